@@ -1,0 +1,287 @@
+"""`junheng query`: read-only SQL against the published warehouse, printed as a table or exported.
+
+The warehouse is opened with ``read_only=True`` (DuckDB: many readers, never a writer, so a query never
+blocks a load) and with external access switched off and the configuration locked, so a query can neither
+write the warehouse nor write or read other files (``COPY ... TO``, ``ATTACH``, ``read_csv``).
+
+Exports neutralise spreadsheet formula injection (OWASP "CSV injection"): a *text* cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``. Numbers are written as numbers,
+so a negative number stays a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import decimal
+import math
+import os
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+import duckdb
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
+WAREHOUSE_ENV = "JUNHENG_WAREHOUSE"
+
+
+# ------------------------------------------------------------------ connection
+
+
+def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse strictly read-only; raise FileNotFoundError if it does not exist."""
+    warehouse = Path(warehouse)
+    if not warehouse.is_file():
+        raise FileNotFoundError(f"找不到数据仓库文件 (warehouse not found): {warehouse}")
+    return duckdb.connect(
+        str(warehouse),
+        read_only=True,
+        config={"enable_external_access": False, "lock_configuration": True},
+    )
+
+
+def run_query(
+    warehouse: Path, sql: str, *, out: TextIO | None = None, echo: bool = True
+) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on a read-only connection; print the result as a table (unless ``echo`` is False)."""
+    conn = connect_read_only(warehouse)
+    try:
+        cur = conn.execute(sql)
+        if cur.description is None:  # a statement without a result set
+            columns: list[str] = []
+            rows: list[tuple] = []
+        else:
+            columns = [d[0] for d in cur.description]
+            rows = [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+    if echo:
+        print_table(columns, rows, out=out)
+    return columns, rows
+
+
+# ------------------------------------------------------------------ table printing
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: East Asian wide/full-width characters take two, combining marks none."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool)
+
+
+def format_cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return str(v)
+        return repr(v) if abs(v) < 1e16 else f"{v:.6g}"
+    if isinstance(v, (_dt.date, _dt.datetime, _dt.time)):
+        return v.isoformat(sep=" ") if isinstance(v, _dt.datetime) else v.isoformat()
+    # Control characters would break the grid.
+    return str(v).replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[format_cell(v) for v in row] for row in rows]
+    numeric = [
+        bool(rows) and all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(columns))
+    ]
+    widths = [display_width(c) for c in columns]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], display_width(c))
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [sep, "| " + " | ".join(_pad(c, widths[i], False) for i, c in enumerate(columns)) + " |", sep]
+    for row in cells:
+        lines.append("| " + " | ".join(_pad(c, widths[i], numeric[i]) for i, c in enumerate(row)) + " |")
+    if cells:
+        lines.append(sep)
+    lines.append(f"({len(rows)} 行)")
+    return "\n".join(lines)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if not columns:
+        print("(语句已执行，无结果集)", file=out)
+        return
+    print(format_table(columns, rows), file=out)
+
+
+# ------------------------------------------------------------------ exports
+
+
+def neutralise(text: str) -> str:
+    """Prefix text a spreadsheet would execute with ``'`` (OWASP CSV-injection guidance)."""
+    if text and text.startswith(DANGEROUS_PREFIXES):
+        return "'" + text
+    return text
+
+
+def _export_value(v: Any) -> Any:
+    """None, a number (int/float), a bool, or neutralised text."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
+    if isinstance(v, (int, float)):
+        return v
+    if isinstance(v, _dt.datetime):
+        return neutralise(v.isoformat(sep=" "))
+    if isinstance(v, (_dt.date, _dt.time)):
+        return neutralise(v.isoformat())
+    if isinstance(v, (bytes, bytearray)):
+        return neutralise(v.hex())
+    return neutralise(str(v))
+
+
+def export_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    """UTF-8 with BOM (Excel then reads Chinese correctly); text neutralised; numbers plain."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([neutralise(str(c)) for c in columns])
+        for row in rows:
+            out = []
+            for v in row:
+                e = _export_value(v)
+                if e is None:
+                    out.append("")
+                elif isinstance(e, bool):
+                    out.append("TRUE" if e else "FALSE")
+                elif isinstance(e, float):
+                    out.append(repr(e) if math.isfinite(e) else "")
+                else:
+                    out.append(e)
+            w.writerow(out)
+    return path
+
+
+def export_xlsx(
+    path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]], sheet_name: str = "查询结果"
+) -> Path:
+    """One sheet; numbers as number cells, text as (neutralised) string cells, never formulas."""
+    import xlsxwriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": True,
+        },
+    )
+    try:
+        ws = wb.add_worksheet(sheet_name)
+        head = wb.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
+        widths = [display_width(str(c)) for c in columns]
+        for j, c in enumerate(columns):
+            ws.write_string(0, j, neutralise(str(c)), head)
+        for i, row in enumerate(rows, start=1):
+            for j, v in enumerate(row):
+                e = _export_value(v)
+                if e is None:
+                    ws.write_blank(i, j, None)
+                elif isinstance(e, bool):
+                    ws.write_boolean(i, j, e)
+                elif isinstance(e, (int, float)):
+                    ws.write_number(i, j, e)
+                else:
+                    ws.write_string(i, j, e)
+                    widths[j] = max(widths[j], min(60, display_width(e)))
+                if isinstance(e, (int, float)) and not isinstance(e, bool):
+                    widths[j] = max(widths[j], min(20, len(format_cell(e))))
+        for j, w in enumerate(widths):
+            ws.set_column(j, j, max(8, w + 2))
+        ws.freeze_panes(1, 0)
+    finally:
+        wb.close()
+    return path
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def default_warehouse() -> Path:
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+class _ArgParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as exit status 2 without raising out of main_query."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: 错误: {message}", file=sys.stderr)
+        raise _UsageError()
+
+
+class _UsageError(Exception):
+    pass
+
+
+def main_query(argv: Sequence[str] | None = None) -> int:
+    p = _ArgParser(
+        prog="junheng query",
+        description="只读查询数据仓库并打印结果表；可导出 CSV / XLSX（已防公式注入）。",
+    )
+    p.add_argument("sql", help="SQL 语句（只读）")
+    p.add_argument("--warehouse", type=Path, default=None, help=f"数据仓库文件（默认 ${WAREHOUSE_ENV} 或 {DEFAULT_WAREHOUSE}）")
+    p.add_argument("--csv", type=Path, default=None, help="导出 CSV 文件（UTF-8 带 BOM）")
+    p.add_argument("--xlsx", type=Path, default=None, help="导出 Excel 文件")
+    try:
+        args = p.parse_args(list(argv) if argv is not None else None)
+    except _UsageError:
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    if not args.sql.strip():
+        print("junheng query: 错误: SQL 语句为空", file=sys.stderr)
+        return 2
+    warehouse = args.warehouse or default_warehouse()
+    try:
+        columns, rows = run_query(warehouse, args.sql)
+    except FileNotFoundError as e:
+        print(f"junheng query: 错误: {e}", file=sys.stderr)
+        return 1
+    except duckdb.Error as e:
+        print(f"junheng query: 查询失败 (query failed): {e}", file=sys.stderr)
+        return 1
+    try:
+        if args.csv:
+            export_csv(args.csv, columns, rows)
+            print(f"已导出 CSV: {args.csv}", file=sys.stderr)
+        if args.xlsx:
+            export_xlsx(args.xlsx, columns, rows)
+            print(f"已导出 Excel: {args.xlsx}", file=sys.stderr)
+    except OSError as e:
+        print(f"junheng query: 导出失败 (export failed): {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main_query())
