@@ -1,0 +1,81 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+-- Per county, year, level, method and indicator: county value (total resource / total students) and the
+-- students-weighted CV over the in-scope parts as submitted (spec §2); the 2017 threshold and whether it is met.
+-- Beside them the same figures without the parts whose inputs carry a 'warning' flag (issue 4), and
+-- `provisional` when those parts decide the verdict.
+
+with v as (
+    select * from {{ ref('int_school_indicator_values') }}
+    where {{ year_filter() }}
+),
+
+grid as (
+    select year, county_code, any_value(province_code) as province_code, level, method, indicator,
+           count(*) filter (where not resource_reported) as schools_not_reported,
+           count(*) filter (where resource_reported and warning_flagged) as flagged_schools
+    from v
+    group by year, county_code, level, method, indicator
+),
+
+reported as (select * from v where resource_reported),
+clean as (select * from v where resource_reported and not warning_flagged),
+
+official as ({{ weighted_cv('reported', ['year', 'county_code', 'level', 'method', 'indicator']) }}),
+official_clean as ({{ weighted_cv('clean', ['year', 'county_code', 'level', 'method', 'indicator']) }}),
+
+census as (
+    select * from {{ ref('stg_census_schools') }}
+    where {{ year_filter() }}
+),
+
+totals as (
+    -- every school of the county with students at the level, special schools and teaching points included
+    select year, county_code, 'primary' as level,
+           count(*) filter (where primary_students > 0) as total_schools,
+           coalesce(sum(primary_students) filter (where primary_students > 0), 0) as total_students
+    from census group by year, county_code
+    union all
+    select year, county_code, 'junior' as level,
+           count(*) filter (where junior_students > 0),
+           coalesce(sum(junior_students) filter (where junior_students > 0), 0)
+    from census group by year, county_code
+),
+
+joined as (
+    select
+        g.*,
+        o.county_value, o.cv, o.schools, o.students,
+        c.county_value as county_value_clean, c.cv as cv_clean, c.schools as schools_clean, c.students as students_clean,
+        case when g.method = 'quality' then {{ cfg('thr', 'threshold') }} end as cv_threshold,
+        t.total_schools, t.total_students
+    from grid g
+    left join official o using (year, county_code, level, method, indicator)
+    left join official_clean c using (year, county_code, level, method, indicator)
+    left join totals t using (year, county_code, level)
+    {{ cfg_join('cv_thresholds', 'thr', 'g.province_code', {'method': "'quality'", 'level': 'g.level', 'measure': "'indicator'"}) }}
+)
+
+select
+    cast(county_code as varchar) as county_code,
+    cast(year as integer) as year,
+    cast(level as varchar) as level,
+    cast(method as varchar) as method,
+    cast(indicator as varchar) as indicator,
+    cast(county_value as double) as county_value,
+    cast(cv as double) as cv,
+    cast(coalesce(schools, 0) as integer) as schools,
+    cast(coalesce(students, 0) as double) as students,
+    cast(cv_threshold as double) as cv_threshold,
+    cast(cv <= cv_threshold as boolean) as meets_cv,
+    cast(schools_not_reported as integer) as schools_not_reported,
+    cast(total_schools as integer) as total_schools,
+    cast(total_students as double) as total_students,
+    cast(flagged_schools as integer) as flagged_schools,
+    cast(county_value_clean as double) as county_value_clean,
+    cast(cv_clean as double) as cv_clean,
+    cast(coalesce(schools_clean, 0) as integer) as schools_clean,
+    cast(coalesce(students_clean, 0) as double) as students_clean,
+    cast(cv_clean <= cv_threshold as boolean) as meets_cv_clean,
+    cast(method = 'quality' and flagged_schools > 0
+         and (cv <= cv_threshold) is distinct from (cv_clean <= cv_threshold) as boolean) as provisional
+from joined
