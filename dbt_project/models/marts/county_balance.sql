@@ -92,11 +92,12 @@ select
     cast(composite_cv_clean <= composite_threshold as boolean) as basic_met_clean,
     cast(coalesce(any_flagged, false)
          and (composite_cv <= composite_threshold) is distinct from (composite_cv_clean <= composite_threshold) as boolean) as basic_provisional,
-    cast(coalesce(quality_schools, 0) as integer) as quality_schools,
     cast(coalesce(quality_cvs_met, 0) as integer) as quality_cvs_met,
-    cast(coalesce(schools_compliant, 0) as integer) as quality_schools_compliant,
-    cast(coalesce(schools_not_compliant, 0) as integer) as quality_schools_not_compliant,
-    cast(coalesce(schools_undetermined, 0) as integer) as quality_schools_undetermined,
+    cast(cvs_met as boolean) as quality_cv_met,
+    cast(coalesce(quality_schools, 0) as integer) as schools_total,
+    cast(coalesce(schools_compliant, 0) as integer) as schools_compliant,
+    cast(coalesce(schools_not_compliant, 0) as integer) as schools_not_compliant,
+    cast(coalesce(schools_undetermined, 0) as integer) as schools_undetermined,
     cast(quality_resource_met as boolean) as quality_resource_met,
     cast(quality_resource_met_clean as boolean) as quality_resource_met_clean,
     cast(quality_resource_met is distinct from quality_resource_met_clean as boolean) as quality_provisional

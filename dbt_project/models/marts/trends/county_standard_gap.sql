@@ -1,0 +1,13 @@
+-- The gap to each 2017 standard in physical units summed per county, year and level (spec §5).
+
+select
+    cast(county_code as varchar) as county_code,
+    cast(year as integer) as year,
+    cast(level as varchar) as level,
+    cast(indicator as varchar) as indicator,
+    cast(count(*) as integer) as schools_below,
+    cast(sum(gap) as double) as gap,
+    cast(any_value(unit) as varchar) as unit,
+    cast(any_value(unit_en) as varchar) as unit_en
+from {{ ref('school_standard_gap') }}
+group by county_code, year, level, indicator
