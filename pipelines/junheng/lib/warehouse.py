@@ -58,6 +58,19 @@ RAW_DDL = [
         loaded_at TIMESTAMP NOT NULL,
         load_run_id VARCHAR NOT NULL
     )""",
+    # Written per year by the quality asset (defs/quality); created here so dbt's source exists from the start.
+    "CREATE SCHEMA IF NOT EXISTS marts",
+    """CREATE TABLE IF NOT EXISTS marts.submission_flags (
+        year INTEGER NOT NULL,
+        county_code VARCHAR NOT NULL,
+        school_code VARCHAR,            -- null for a flag about the county (its return)
+        rule_id VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,      -- 'warning' (implausible value) or 'info' (event worth knowing)
+        field VARCHAR,                  -- the census / return column the flag is about
+        value DOUBLE,
+        expected VARCHAR,
+        detail VARCHAR
+    )""",
 ]
 
 

@@ -96,8 +96,8 @@ def read_year(data_dir: Path, year: int) -> YearSubmission:
     problems += _duplicates(census_files, CENSUS) + _duplicates(return_files, COUNTY_RETURNS)
     if problems:
         raise YearRefused(year, problems)
-    census = pl.concat([f.frame for f in census_files], how="vertical")
-    returns = pl.concat([f.frame for f in return_files], how="vertical") if return_files else None
+    census = pl.concat([f.frame for f in census_files], how="diagonal")  # files order columns freely
+    returns = pl.concat([f.frame for f in return_files], how="diagonal") if return_files else None
     return YearSubmission(year, census, returns, census_files + return_files)
 
 

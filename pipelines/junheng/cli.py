@@ -1,0 +1,132 @@
+"""`junheng`: the command-line front end. Every subcommand runs the same code the Dagster UI does.
+
+Exit codes (spec §4): 0 everything requested loaded; 1 something was refused or failed; 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = REPO_DIR / "data"
+DEFAULT_WAREHOUSE = DEFAULT_DATA_DIR / "junheng.duckdb"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors, as spec §4 asks
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: 用法错误 / usage error: {message}\n")
+
+
+def _year(text: str) -> int:
+    if not (text.isdigit() and len(text) == 4):
+        raise argparse.ArgumentTypeError(f"年度应为四位数字 / a year is four digits: {text!r}")
+    return int(text)
+
+
+def _print_report(report) -> None:
+    out = sys.stdout
+    print("", file=out)
+    print("== 运行摘要 / run summary ==", file=out)
+    print(f"运行编号 run id: {report.run_id}", file=out)
+    print(f"已入库年度 loaded: {', '.join(map(str, report.loaded)) or '无 none'}", file=out)
+    if report.recomputed:
+        print(f"重算的后续年度 recomputed: {', '.join(map(str, report.recomputed))}", file=out)
+    for year, problems in sorted(report.refused.items()):
+        print(f"被拒绝 refused {year}: {len(problems)} 个问题 problem(s)", file=out)
+        for p in problems:
+            where = p["file"]
+            if p.get("row") is not None:
+                where += f", 第{p['row']}行 row {p['row']}"
+            if p.get("column"):
+                where += f", 列 column “{p['column']}”"
+            print(f"  - {where}: {p['message']}", file=out)
+    for step, error in report.failed.items():
+        print(f"失败 failed [{step}]: {error}", file=out)
+    if report.flags:
+        print("数据质量标记 flags: " + ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())), file=out)
+    if report.published:
+        print(f"已发布仓库 published warehouse: {report.warehouse}", file=out)
+    else:
+        print(f"未发布，仓库保持原样 / nothing published, the warehouse is unchanged: {report.warehouse}", file=out)
+    if report.data_docs:
+        print(f"数据质量文档 Data Docs: {report.data_docs}", file=out)
+    print(f"用时 seconds: {report.seconds}", file=out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from junheng.runner import run
+
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        print(f"数据目录不存在 / data directory not found: {data_dir}", file=sys.stderr)
+        return 2
+    report = run(data_dir, Path(args.warehouse), args.year or None)
+    _print_report(report)
+    return report.exit_code
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from junheng.runner import read_runs
+
+    runs = read_runs(Path(args.warehouse))[-args.last :]
+    if not runs:
+        print("没有运行记录 / no runs recorded")
+    for r in runs:
+        refused = {y: len(p) for y, p in r["refused"].items()}
+        print(
+            f"{r['started_at']} {r['run_id']} loaded={r['loaded']} refused={refused} "
+            f"failed={list(r['failed'])} published={r['published']}"
+        )
+        if args.problems:
+            for year, problems in r["refused"].items():
+                for p in problems:
+                    print(f"    {year} {p['file']} row {p['row']} column {p['column']}: {p['message']}")
+    return 0
+
+
+def _passthrough(module: str, func: str):
+    def call(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(args.rest)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="junheng", description="均衡：县域义务教育均衡发展数据仓库 / county education balance warehouse")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="入库并计算 / load years and build every downstream asset")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="census/<year>/ 与 county_returns/<year>/ 所在目录")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="发布的 DuckDB 文件 / the published DuckDB file")
+    p.add_argument("--year", type=_year, action="append", help="要入库的年度，可重复；默认全部 / year to load (repeatable)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("runs", help="运行记录 / the record of past runs")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    p.add_argument("--last", type=int, default=10)
+    p.add_argument("--problems", action="store_true", help="列出被拒绝年度的全部问题 / list every problem")
+    p.set_defaults(func=cmd_runs)
+
+    for name, module, func, text in (
+        ("generate", "junheng.generate.cli", "main_generate", "生成样例或全国规模数据 / generate sample or national data"),
+        ("query", "junheng.reports.query", "main_query", "只读查询并导出 / read-only SQL, --csv / --xlsx export"),
+        ("report", "junheng.reports.county", "main_report", "县域或全省报告 / county or province report (HTML + XLSX)"),
+    ):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_passthrough(module, func))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

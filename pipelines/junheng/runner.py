@@ -1,0 +1,181 @@
+"""What `junheng run` (and the schedule and sensor) do: load years through the Dagster asset graph on a
+private copy of the warehouse, publish it atomically, and keep a record of the run.
+
+Order: thresholds (seeds) → per requested year: files → raw → flags → per-year marts (one Dagster run per
+year partition) → the year after each reloaded year: flags and marts again (year-over-year rules read the
+reloaded year) → trend marts → publish. A refused year is left as it was; the others are published. Any
+other failure publishes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import dagster as dg
+
+from junheng.lib import warehouse as wh
+from junheng.lib.ingest import available_years
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    started_at: str
+    data_dir: str
+    warehouse: str
+    requested: list[int]
+    loaded: list[int] = field(default_factory=list)
+    refused: dict[int, list[dict]] = field(default_factory=dict)  # year → problems (file, row, column, message)
+    failed: dict[str, str] = field(default_factory=dict)  # step → error
+    recomputed: list[int] = field(default_factory=list)  # years after a reloaded year
+    published: bool = False
+    flags: dict[str, int] = field(default_factory=dict)  # severity → count over the loaded years
+    data_docs: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.published and not self.refused and not self.failed else 1
+
+
+def runs_log_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".runs.jsonl")
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> tuple[list[dict] | None, str]:
+    """The refusal problems when ingestion refused the year, else the first error text."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            user = data.user_failure_data
+            if user is not None and "problems" in user.metadata:
+                return list(user.metadata["problems"].value), user.description or ""
+            return None, data.error.message.strip() if data.error else "step failed"
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            return None, f"blocking check {check.check_name} failed: {check.metadata}"
+    return None, "run failed"
+
+
+def run(
+    data_dir: Path,
+    warehouse: Path,
+    years: list[int] | None = None,
+    progress: Callable[[str], None] = print,
+    instance: dg.DagsterInstance | None = None,
+) -> RunReport:
+    from junheng.definitions import build_defs  # imports the dbt manifest: keep `junheng --help` fast
+
+    data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
+    report = RunReport(
+        run_id=uuid.uuid4().hex[:12],
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        data_dir=str(data_dir),
+        warehouse=str(warehouse),
+        requested=sorted(set(years)) if years else available_years(data_dir),
+    )
+    if not report.requested:
+        report.failed["years"] = f"{data_dir}/census/ 下没有任何年度文件夹 / no year folders under census/"
+        _record(report, warehouse)
+        return report
+
+    t0 = time.perf_counter()
+    work = wh.begin_build(warehouse)
+    with wh.connect(work) as conn:
+        before = {y for (y,) in conn.execute("select distinct year from raw.census_schools").fetchall()}
+    defs = build_defs(work, data_dir)
+    instance = instance or dg.DagsterInstance.ephemeral()
+
+    def execute(job: str, partition: str | None = None, step: str | None = None) -> dg.ExecuteInProcessResult:
+        started = time.perf_counter()
+        result = defs.get_job_def(job).execute_in_process(
+            instance=instance,
+            partition_key=partition,
+            raise_on_error=False,
+            tags={"junheng/run_id": report.run_id},
+            # The console shows our progress lines and the summary; Dagster's event log keeps the detail.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        key = step or job
+        report.seconds[key] = round(report.seconds.get(key, 0.0) + time.perf_counter() - started, 2)
+        return result
+
+    try:
+        result = execute("config_job", step="config")
+        if not result.success:
+            report.failed["config"] = _failure(result)[1]
+        for year in report.requested if not report.failed else []:
+            progress(f"{year}: 读取与入库 / loading …")
+            result = execute("year_load_job", str(year), step="years")
+            if result.success:
+                report.loaded.append(year)
+                progress(f"{year}: 已入库 / loaded")
+                continue
+            problems, message = _failure(result)
+            if problems is not None:
+                report.refused[year] = problems
+                progress(f"{year}: 被拒绝 / refused ({len(problems)} problems)")
+            else:
+                report.failed[str(year)] = message
+                progress(f"{year}: 失败 / failed: {message.splitlines()[0] if message else ''}")
+                break
+        following = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
+        for year in following if not report.failed else []:
+            progress(f"{year}: 重算同比标记与指标 / recomputing after {year - 1} was reloaded")
+            result = execute("year_transform_job", str(year), step="years")
+            if not result.success:
+                report.failed[str(year)] = _failure(result)[1]
+                break
+            report.recomputed.append(year)
+        if report.loaded and not report.failed:
+            progress("趋势与排名 / trends …")
+            result = execute("trends_job", step="trends")
+            if not result.success:
+                report.failed["trends"] = _failure(result)[1]
+        if report.loaded and not report.failed:
+            with wh.connect(work) as conn:
+                report.flags = _flag_counts(conn, report.loaded)
+            wh.publish(warehouse)
+            report.published = True
+            docs = warehouse.parent / "docs" / "gx" / "index.html"
+            report.data_docs = str(docs) if docs.exists() else None
+    finally:
+        if not report.published:
+            wh.abandon_build(warehouse)
+        report.seconds["total"] = round(time.perf_counter() - t0, 2)
+        _record(report, warehouse)
+    return report
+
+
+def _flag_counts(conn, years: list[int]) -> dict[str, int]:
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_flags'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = conn.execute(
+        f"select severity, count(*) from marts.submission_flags where year in ({','.join('?' * len(years))}) group by 1",
+        years,
+    ).fetchall()
+    return {sev: n for sev, n in rows}
+
+
+def _record(report: RunReport, warehouse: Path) -> None:
+    """Append the run to `<warehouse>.runs.jsonl`, kept beside the warehouse so refused runs are recorded too."""
+    log = runs_log_path(warehouse)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(report), ensure_ascii=False) + "\n")
+
+
+def read_runs(warehouse: Path) -> list[dict]:
+    log = runs_log_path(warehouse)
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
