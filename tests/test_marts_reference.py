@@ -1,0 +1,74 @@
+"""The plain-Python reference (tests/marts_reference.py) against the spec's worked numbers."""
+
+import pytest
+
+from marts_reference import (composite, compute, county_cv, in_quality_scope, school_compliance, split_parts)
+
+
+def _school(code, stype, **kw):
+    base = {"school_code": code, "county_code": "340103", "year": 2024, "school_type": stype,
+            "ownership": "public", "authority": "county", "urban_rural": "urban",
+            "primary_students": 0, "junior_students": 0, "senior_students": None}
+    base.update(kw)
+    return base
+
+
+def test_split_nine_year_books():
+    parts = split_parts(_school("3401030001", "nine_year", primary_students=166, junior_students=210, books=23226))
+    books = {p["level"]: p["books"] for p in parts}
+    assert round(books["primary"], 1) == 9711.6
+    assert round(books["junior"], 1) == 13514.4
+    assert books["primary"] + books["junior"] == pytest.approx(23226)
+
+
+def test_split_complete_secondary_and_twelve_year():
+    (junior,) = split_parts(_school("1", "complete_secondary", junior_students=300, senior_students=250, books=12000))
+    assert junior["books"] == pytest.approx(12000 * 300 / (300 + 1.2 * 250))
+    parts = {p["level"]: p for p in split_parts(_school("2", "twelve_year", primary_students=100,
+                                                             junior_students=100, senior_students=100, books=3420))}
+    assert parts["primary"]["books"] == pytest.approx(1000)
+    assert parts["junior"]["books"] == pytest.approx(1100)
+    assert split_parts(_school("3", "special", primary_students=20)) == []
+
+
+def test_five_school_cv():
+    pairs = list(zip([279, 137, 935, 160, 402], [45, 37, 89, 76, 55]))
+    x, cv = county_cv(pairs)
+    assert round(x, 3) == 6.334
+    assert round(cv, 5) == 0.51526
+    # not reported (None) leaves the school out of that indicator only; X = 0 gives no CV
+    assert county_cv(pairs + [(None, 60)]) == (x, cv)
+    assert county_cv([(0, 10), (0, 20)]) == (0, None)
+
+
+def test_composite_is_mean_of_eight():
+    cvs = [0.5, 0.6, 0.7, 0.55, 0.65, 0.6, 0.5, 0.636]
+    assert composite(cvs) == pytest.approx(0.592)
+    assert composite(cvs[:7]) is None
+    assert composite(cvs[:7] + [None]) is None
+
+
+def test_school_rule():
+    prim = {"Q1": 4.0, "Q2": 1.2, "Q3": 1.0, "Q4": 5.0, "Q5": 8.0, "Q6": 2100, "Q7": 2.5}
+    assert school_compliance(prim, "primary").compliant is True
+    assert school_compliance({**prim, "Q1": 3.5}, "primary").compliant is False  # 83% < 85%
+    assert school_compliance({**prim, "Q2": 0.9}, "primary").compliant is False  # two missed
+    assert school_compliance({**prim, "Q1": 4.2, "Q7": None}, "primary").compliant is None
+
+
+def test_scopes_and_units():
+    tp = split_parts(_school("4", "teaching_point", primary_students=49))[0]
+    assert not in_quality_scope(tp)
+    schools = [
+        _school("5", "primary", primary_students=100, primary_teachers=5.9, computers=12,
+                equipment_value_10k_yuan=25, books=None),
+        _school("6", "primary", primary_students=100, ownership="private", primary_teachers=6, computers=10,
+                equipment_value_10k_yuan=20),
+    ]
+    ref = compute(schools)
+    assert ref.school_values[("5", 2024, "primary", "basic", "B6")] == pytest.approx(0.059)
+    assert ref.school_values[("5", 2024, "primary", "basic", "B4")] == pytest.approx(12)
+    assert ref.school_values[("5", 2024, "primary", "basic", "B3")] == pytest.approx(2500)
+    assert ("6", 2024, "primary", "basic", "B6") not in ref.school_values  # private: not in the 2012 scope
+    assert ref.cv[("340103", 2024, "primary", "quality", "Q6")].students == 200
+    assert ref.cv[("340103", 2024, "primary", "basic", "B5")].schools == 0
