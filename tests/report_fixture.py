@@ -115,9 +115,11 @@ def write_report_fixture(path: Path) -> Path:
         composite_cv DOUBLE, composite_threshold DOUBLE, basic_met BOOLEAN, quality_cv_met BOOLEAN,
         schools_compliant INTEGER, schools_total INTEGER, quality_resource_met BOOLEAN)""")
     con.execute("""CREATE TABLE marts.school_indicators (school_code VARCHAR, year INTEGER, level VARCHAR,
-        method VARCHAR, indicator VARCHAR, value DOUBLE, standard DOUBLE, meets BOOLEAN)""")
+        method VARCHAR, indicator VARCHAR, county_code VARCHAR, urban_rural VARCHAR, students DOUBLE,
+        value DOUBLE, standard DOUBLE, meets BOOLEAN)""")
     con.execute("""CREATE TABLE marts.school_quality_compliance (school_code VARCHAR, year INTEGER,
-        level VARCHAR, indicators_met INTEGER, lowest_share_missed DOUBLE, compliant BOOLEAN)""")
+        level VARCHAR, county_code VARCHAR, urban_rural VARCHAR, students DOUBLE, indicators_met INTEGER,
+        lowest_share_missed DOUBLE, compliant BOOLEAN)""")
     con.execute("""CREATE TABLE marts.quality_scorecard (county_code VARCHAR, year INTEGER, part VARCHAR,
         item VARCHAR, level VARCHAR, value DOUBLE, detail VARCHAR, requirement VARCHAR, status VARCHAR)""")
     con.execute("""CREATE TABLE marts.quality_verdict (county_code VARCHAR, year INTEGER, items_met INTEGER,
@@ -170,7 +172,8 @@ def write_report_fixture(path: Path) -> Path:
                         denom = sum(st / P * (x - X) ** 2 for st, x in vals)
                         for (s, st, res), (_, x) in zip(rows, vals):
                             std = STANDARD[level].get(ind) if method == "quality" else None
-                            _add(buf, "marts.school_indicators", [s["school_code"], year, level, method, ind, x, std,
+                            _add(buf, "marts.school_indicators", [s["school_code"], year, level, method, ind, code,
+                                         s["urban_rural"], st, x, std,
                                          None if std is None else x >= std])
                             _add(buf, "marts.school_cv_share", [code, year, level, method, ind, s["school_code"], x, X,
                                          (st / P * (x - X) ** 2 / denom) if denom else None])
@@ -190,7 +193,8 @@ def write_report_fixture(path: Path) -> Path:
                             _add(buf, "marts.school_standard_gap", [code, s["school_code"], year, level, ind, x, std, st, gap, units[ind]])
                     ok = met == 7 or (met == 6 and lowest is not None and lowest >= 0.85)
                     compliant += ok
-                    _add(buf, "marts.school_quality_compliance", [s["school_code"], year, level, met, lowest, ok])
+                    _add(buf, "marts.school_quality_compliance",
+                         [s["school_code"], year, level, code, s["urban_rural"], st, met, lowest, ok])
                 composite = sum(cvs[("basic", f"B{i}")][1] for i in range(1, 9)) / 8
                 trend_cv.setdefault((level, "basic", "composite"), []).append(
                     (year, None, composite, COMPOSITE_THRESHOLD[level]))

@@ -69,9 +69,10 @@ def _setup() -> None:
     )
 
 
-def _to_svg(fig, title: str) -> str:
+def _to_svg(fig, title: str, tight: bool = False) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    # Fixed margins (one draw pass) for the trend charts; tight bbox where labels vary in length.
+    fig.savefig(buf, format="svg", bbox_inches="tight" if tight else None, metadata={"Date": None, "Creator": None})
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE: inline in HTML
@@ -107,7 +108,8 @@ def cv_trend_svg(
         if thr is not None:
             ax.axhline(thr, color=color, lw=1.1, ls="--", alpha=0.8,
                        label=f"{level_names.get(level, level)}标准（≤{thr:.2f}）")
-        ax.annotate(f"{cs[-1]:.3f}", (ys[-1], cs[-1]), textcoords="offset points", xytext=(4, 4),
+        ax.annotate(f"{cs[-1]:.3f}", (ys[-1], cs[-1]), textcoords="offset points",
+                    xytext=(4, -10) if level == "junior" else (4, 4),
                     fontsize=8, color=color)
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("差异系数")
@@ -120,7 +122,8 @@ def cv_trend_svg(
     ax.grid(True, axis="y", lw=0.4, alpha=0.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(fontsize=7.5, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.legend(fontsize=7.5, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.2)
     return _to_svg(fig, title)
 
 
@@ -142,4 +145,4 @@ def ranking_svg(title: str, names: Sequence[str], values: Sequence[float], xlabe
     ax.set_title(title, fontsize=10, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return _to_svg(fig, title)
+    return _to_svg(fig, title, tight=True)
