@@ -95,7 +95,7 @@ def national_counties(rng: np.random.Generator, n: int = 2_800) -> Counties:
     a, b = rng.integers(0, len(syl), n), rng.integers(0, len(syl), n)
     name = np.char.add(np.char.add(syl[a], syl[b]), "县")
 
-    n_schools = np.clip(rng.lognormal(np.log(60), 0.55, n), 8, 400).round().astype(np.int64)
+    n_schools = np.clip(rng.lognormal(np.log(64), 0.55, n), 8, 400).round().astype(np.int64)
     frac = np.array([0.56, 0.17, 0.14, 0.08])  # 小学, 教学点, 初中, 九年 of the rest
     cs = 1 + (n_schools >= 150)
     twelve = ((n_schools >= 30) & (rng.random(n) < 0.35)).astype(np.int64)
