@@ -121,7 +121,8 @@ def write_report_fixture(path: Path) -> Path:
         level VARCHAR, county_code VARCHAR, urban_rural VARCHAR, students DOUBLE, indicators_met INTEGER,
         lowest_share_missed DOUBLE, compliant BOOLEAN)""")
     con.execute("""CREATE TABLE marts.quality_scorecard (county_code VARCHAR, year INTEGER, part VARCHAR,
-        item VARCHAR, level VARCHAR, value DOUBLE, detail VARCHAR, requirement VARCHAR, status VARCHAR)""")
+        item VARCHAR, level VARCHAR, name_zh VARCHAR, name_en VARCHAR, value DOUBLE, detail VARCHAR,
+        requirement VARCHAR, status VARCHAR, provisional BOOLEAN)""")
     con.execute("""CREATE TABLE marts.quality_verdict (county_code VARCHAR, year INTEGER, items_met INTEGER,
         items_total INTEGER, items_no_data INTEGER, verdict VARCHAR)""")
     con.execute("""CREATE TABLE marts.indicator_trend (county_code VARCHAR, level VARCHAR, method VARCHAR,
@@ -134,7 +135,7 @@ def write_report_fixture(path: Path) -> Path:
     con.execute("""CREATE TABLE marts.county_standard_gap (county_code VARCHAR, year INTEGER, level VARCHAR,
         indicator VARCHAR, schools_below INTEGER, gap DOUBLE, unit VARCHAR)""")
     con.execute("""CREATE TABLE marts.county_progress_rank (county_code VARCHAR, year INTEGER, items_met INTEGER,
-        items_total INTEGER, mean_cv_ratio DOUBLE, progress_rank INTEGER)""")
+        items_total INTEGER, mean_cv_ratio DOUBLE, progress_rank INTEGER, province_rank INTEGER)""")
 
     buf: dict[str, list] = {}
     units = {"Q1": "人", "Q2": "人", "Q3": "人", "Q4": "平方米", "Q5": "平方米", "Q6": "元", "Q7": "间"}
@@ -210,33 +211,42 @@ def write_report_fixture(path: Path) -> Path:
                     X, cv = next((r[1], r[2]) for r in reversed(trend_cv[(level, "quality", ind)]) if r[0] == year)
                     status = "met" if cv <= CV_THRESHOLD[level] else "not_met"
                     ratio_sum += cv / CV_THRESHOLD[level]
-                    _add(buf, "marts.quality_scorecard", [code, year, "resource", ind, level, cv, f"县均值 {X:.3f}",
-                                 f"差异系数 ≤ {CV_THRESHOLD[level]:.2f}", status])
+                    thr = CV_THRESHOLD[level]
+                    below = sum(1 for sc, st, res in per_level[level]
+                                if res[Q[ind][0]] * Q[ind][1] / st < STANDARD[level][ind])
+                    _add(buf, "marts.quality_scorecard", [
+                        code, year, "resource", ind, level, None, None, cv,
+                        f"县域值 county value: {round(X, 4)}; 标准 standard: {STANDARD[level][ind]}; "
+                        f"低于标准学校 parts below standard: {below} / {len(per_level[level])}",
+                        f"差异系数 CV ≤ {thr} / CV at most {thr}", status, False])
                     total += 1
                     met_count += status == "met"
-            for part, items in (("government", GOV_ITEMS), ("quality", EDU_ITEMS), ("recognition", ["S01"])):
-                for item in items:
-                    r = rng.random()
-                    status = "met" if r < 0.55 + 0.07 * t else ("no_data" if r > 0.96 else "not_met")
-                    value, detail, req = None, None, None
-                    if item == "S01":
-                        value = round(80 + 2 * t + rng.random() * 3, 1)
-                        status = "met" if value >= 85 else "not_met"
-                        req = "≥ 85%"
-                    elif item == "G04":
-                        value = 0 if status == "met" else rng.randint(1, 2)
-                        detail = f"{int(value)} 所学校超规模"
-                        req = "小学、初中 ≤ 2000 人；一贯制 ≤ 2500 人"
-                    elif item == "E01":
-                        value = round(93 + rng.random() * 4, 1)
-                        status = "met" if value >= 95 else "not_met"
-                        req = "≥ 95%"
+            for req in _requirements():
+                item, part = req["item"], req["part"]
+                r = rng.random()
+                status = "met" if r < 0.55 + 0.07 * t else ("no_data" if r > 0.96 else "not_met")
+                value, detail = None, None
+                if req["source"] == "census":  # G03-G05: the count of schools failing
+                    value = 0.0 if status == "met" else float(rng.randint(1, 3))
+                    detail = f"不达标学校 schools failing: {int(value)} / 12; 未报 not reported: 0"
                     if status == "no_data":
-                        value, detail = None, None
-                    _add(buf, "marts.quality_scorecard", [code, year, part, item, None, value, detail, req, status])
-                    total += 1
-                    met_count += status == "met"
-                    no_data += status == "no_data"
+                        status, value = "met", 0.0
+                elif req["op_1"] == "is_true":
+                    value = 1.0 if status == "met" else 0.0
+                else:
+                    thr = float(req["threshold_1"])
+                    value = round(thr * (1.0 + 0.05 * rng.random()) if status == "met" else thr * 0.93, 2)
+                if req["field_2"] and req["source"] == "return":
+                    v2 = float(req["threshold_2"]) * (1.1 if status == "met" else 0.9)
+                    detail = f"{req['field_1']}={value}; {req['field_2']}={v2}"
+                if status == "no_data":
+                    value, detail = None, (f"{req['field_1']}=NULL; {req['field_2']}=NULL" if req["field_2"] else None)
+                _add(buf, "marts.quality_scorecard", [code, year, part, item, None, req["name_zh"], req["name_en"], value,
+                                                      detail, f"{req['requirement_zh']} / {req['requirement_en']}",
+                                                      status, False])
+                total += 1
+                met_count += status == "met"
+                no_data += status == "no_data"
             verdict = "met" if met_count == total else ("incomplete" if no_data else "not_met")
             _add(buf, "marts.quality_verdict", [code, year, met_count, total, no_data, verdict])
             rank_rows.append([code, year, met_count, total, ratio_sum / 14])
@@ -250,14 +260,25 @@ def write_report_fixture(path: Path) -> Path:
                 prev = (year, cv)
     for year in YEARS:
         rows = sorted((r for r in rank_rows if r[1] == year), key=lambda r: (-r[2], r[4]))
+        in_province: dict[str, int] = {}
         for k, r in enumerate(rows, start=1):
-            _add(buf, "marts.county_progress_rank", [*r, k])
+            in_province[r[0][:2]] = in_province.get(r[0][:2], 0) + 1
+            _add(buf, "marts.county_progress_rank", [*r, k, in_province[r[0][:2]]])
     _flush(con, buf)
     con.execute("""INSERT INTO marts.county_standard_gap
         SELECT county_code, year, level, indicator, count(*), sum(gap), any_value(unit)
         FROM marts.school_standard_gap GROUP BY ALL""")
     con.close()
     return path
+
+
+def _requirements() -> list[dict]:
+    """The national scorecard requirements, as the dbt seed gives them (province '*')."""
+    import csv
+
+    seed = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "scorecard_requirements.csv"
+    with seed.open(encoding="utf-8") as fh:
+        return [r for r in csv.DictReader(fh) if r["province_code"] == "*"]
 
 
 def _add(buf: dict, table: str, row: list) -> None:

@@ -157,6 +157,8 @@ def test_province_ranking_order(warehouse):
     assert keys == sorted(keys)
     assert [c["rank"] for c in ctx["counties"]] == list(range(1, len(keys) + 1))
     assert {c["code"][:2] for c in hunan["counties"]} == {"43"} and len(hunan["counties"]) == 3
+    assert [c["rank"] for c in hunan["counties"]] == [1, 2, 3]  # ranked within the province
+    assert [c["code"] for c in hunan["counties"]] == [c["code"] for c in ctx["counties"] if c["code"][:2] == "43"]
 
 
 def test_main_report(warehouse, tmp_path, capsys):

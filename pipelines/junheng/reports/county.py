@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from junheng.lib.schema import RETURN_COLUMNS
 from junheng.reports import data as D
 from junheng.reports import labels as L
 from junheng.reports.charts import cv_trend_svg, ranking_svg
@@ -272,33 +273,86 @@ def _direction(share_row: dict, cv_row: dict) -> str:
     return "偏高" if v > x else "偏低"
 
 
+RETURN_ZH = {c.name: re.sub(r"（.*?）$", "", c.zh) for c in RETURN_COLUMNS}
+BOOL_FIELDS = {c.name for c in RETURN_COLUMNS if c.kind == "bool"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _requirement_zh(req: Any) -> str:
+    """The Chinese half of a bilingual "中文 / English" requirement."""
+    if req is None:
+        return ""
+    zh = str(req).split(" / ")[0].strip().replace("差异系数 CV", "差异系数")
+    return zh if _CJK.search(zh) or re.search(r"[≤≥<>%]", zh) else ""
+
+
+def _plain(v: float) -> str:
+    return (f"{v:,.3f}" if abs(v) < 1 else f"{v:,.2f}").rstrip("0").rstrip(".")
+
+
+def _field_value(field: str, raw: str) -> str:
+    raw = raw.strip()
+    if raw.upper() == "NULL" or raw == "":
+        return "未填报"
+    try:
+        v = float(raw)
+    except ValueError:
+        return raw
+    if field in BOOL_FIELDS:
+        return "是" if v else "否"
+    return _plain(v) + ("%" if field.endswith(("_rate", "_share")) and field != "monitoring_between_school_rate" else "")
+
+
+def _detail_zh(item: str, detail: Any) -> tuple[str, list[str]]:
+    """(Chinese text, the return fields named) from the scorecard's detail column."""
+    if not detail:
+        return "", []
+    d = str(detail)
+    m = re.search(r"schools failing:\s*(\d+)\s*/\s*(\d+).*?not reported:\s*(\d+)", d)
+    if m:
+        a, b, c = m.groups()
+        return f"不达标 {a} 所（共 {b} 所）" + (f"，未报 {c} 所" if c != "0" else ""), []
+    m = re.search(r"county value:\s*(\S+?);.*?standard:\s*(\S+?);.*?below standard:\s*(\d+)\s*/\s*(\d+)", d)
+    if m:
+        x, st, b, n = m.groups()
+        xs = L.fmt_value(item, float(x)) if x != "NULL" else L.DASH
+        ss = L.fmt_standard(item, float(st)) if st != "NULL" else L.DASH
+        return f"县平均值 {xs}，标准 {ss}，低于标准 {b}/{n} 所", []
+    pairs = re.findall(r"([a-z_0-9]+)=([^;]*)", d)
+    if pairs:
+        return "；".join(f"{RETURN_ZH.get(k, k)} {_field_value(k, v)}" for k, v in pairs), [k for k, _ in pairs]
+    return (d if _CJK.search(d) else ""), []
+
+
 def _card_item(r: dict) -> dict:
     item = r["item"]
     status = D.verdict(r["status"])
     level = r.get("level")
+    requirement = _requirement_zh(r.get("requirement_zh") or r.get("requirement"))
+    detail, fields = _detail_zh(item, r.get("detail_zh") or r.get("detail"))
+    v = r.get("value")
     if item in L.INDICATORS:
         name = f"{L.INDICATORS[item][0]}差异系数（{L.LEVELS.get(level, '')}）"
-        value = L.fmt_cv(r.get("value"))
+        value = L.fmt_cv(v)
     else:
-        name = L.ITEMS.get(item, item)
-        value = _fmt_item_value(r.get("value"))
-    requirement = r.get("requirement_zh") or r.get("requirement")
-    if requirement is not None and not re.search(r"[\u4e00-\u9fff≤≥%<>]", str(requirement)):
-        requirement = None  # an English requirement: the item name already states it
+        name = L.ITEMS.get(item) or r.get("name_zh") or item
+        if v is None:
+            value = "未填报" if status == "no_data" else L.DASH
+        elif item in ("G03", "G04", "G05"):
+            value = f"{int(v)} 所"
+        elif (fields and fields[0] in BOOL_FIELDS) or (not fields and requirement == "是"):
+            value = "是" if v else "否"
+        elif "%" in requirement:
+            value = _plain(float(v)) + "%"
+        elif "元" in requirement:
+            value = f"{float(v):,.0f} 元"
+        else:
+            value = _plain(float(v))
     return {
-        "item": item, "name": name, "value": value, "detail": r.get("detail_zh") or r.get("detail") or "",
-        "requirement": requirement or "", "status": status, "status_zh": L.STATUS.get(status, status),
-        "cls": L.STATUS_CLASS.get(status, "na"), "raw_value": r.get("value"),
+        "item": item, "name": name, "value": value, "detail": detail,
+        "requirement": requirement, "status": status, "status_zh": L.STATUS.get(status, status),
+        "cls": L.STATUS_CLASS.get(status, "na"), "raw_value": v, "provisional": bool(r.get("provisional")),
     }
-
-
-def _fmt_item_value(v: Any) -> str:
-    if v is None:
-        return L.DASH
-    if isinstance(v, bool):
-        return "是" if v else "否"
-    f = float(v)
-    return f"{f:,.0f}" if f == int(f) and abs(f) >= 1 else f"{f:,.2f}".rstrip("0").rstrip(".")
 
 
 # ================================================================== county: render
@@ -573,7 +627,8 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
             bal[(r["county_code"], r["level"])] = r
     thresholds: dict[str, dict] = {}
     counties = []
-    for r in sorted(ranked, key=lambda r: D.pick(r, "progress_rank", "rank") or 0):
+    rank_key = ("province_rank", "progress_rank", "rank") if province else ("progress_rank", "rank")
+    for r in sorted(ranked, key=lambda r: D.pick(r, *rank_key) or 0):
         code = r["county_code"]
         cards = D.scorecard(con, code, year)
         overall, _ = D.overall_verdict(con, code, year, cards)
@@ -595,8 +650,8 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
                 "resource": D.verdict(D.pick(b, "quality_resource_met", "quality_resource_verdict",
                                              "resource_verdict", "resource_met")),
             }
-        rank = D.pick(r, "progress_rank", "rank")
-        prev_rank = D.pick(p, "progress_rank", "rank") if p else None
+        rank = D.pick(r, *rank_key)
+        prev_rank = D.pick(p, *rank_key) if p else None
         items_met = D.pick(r, "items_met")
         items_total = D.pick(r, "items_total") or len(cards) or None
         prev_met = D.pick(p, "items_met") if p else None

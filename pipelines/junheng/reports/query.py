@@ -25,7 +25,7 @@ from typing import Any, Sequence, TextIO
 import duckdb
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
+DEFAULT_WAREHOUSE = Path("data/junheng.duckdb")  # the CLI's default; see default_warehouse()
 WAREHOUSE_ENV = "JUNHENG_WAREHOUSE"
 
 
@@ -227,7 +227,15 @@ def export_xlsx(
 
 
 def default_warehouse() -> Path:
-    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+    """$JUNHENG_WAREHOUSE, else the warehouse `junheng run` publishes by default."""
+    if os.environ.get(WAREHOUSE_ENV):
+        return Path(os.environ[WAREHOUSE_ENV])
+    try:
+        from junheng.cli import DEFAULT_WAREHOUSE as cli_default
+
+        return Path(cli_default)
+    except Exception:  # pragma: no cover - the CLI module is optional here
+        return DEFAULT_WAREHOUSE
 
 
 class _ArgParser(argparse.ArgumentParser):
