@@ -265,7 +265,7 @@ def generate(
                 summary.files_written += 1
 
     key = pl.concat(keys).sort("year", "county_code", "school_code", "kind", "field") if keys else pl.DataFrame(schema=KEY_SCHEMA)
-    ev = pl.concat(evs).sort("year", "county_code", "school_code", "kind") if evs else pl.DataFrame(schema=EVENT_SCHEMA)
+    ev = pl.concat(evs).sort("year", "county_code", "school_code", "kind", "detail") if evs else pl.DataFrame(schema=EVENT_SCHEMA)
     key.write_csv(out / "answer_key.csv")
     ev.write_csv(out / "events.csv")
     summary.slips_planted = key.height

@@ -62,6 +62,16 @@ HAS_JUN = np.isin(np.arange(7), [T_JUN, T_NINE, T_CS, T_TWELVE, T_SPE])
 HAS_SEN = np.isin(np.arange(7), [T_CS, T_TWELVE])
 
 MEASURES = tuple(c.name for c in CENSUS_COLUMNS if c.kind == "number")
+# Fields watched for large real changes (≥ ×1.8 or ≤ ×0.55 from last year), listed as events.
+CHANGE_FIELDS = (
+    "primary_students",
+    "junior_students",
+    "teaching_aux_area_m2",
+    "sports_area_m2",
+    "equipment_value_10k_yuan",
+    "books",
+    "computers",
+)
 # Columns the oldest exports lack (added to the census later); present from LATE_FROM on.
 LATE_COLUMNS = (
     "primary_backbone_teachers",
@@ -104,7 +114,8 @@ class Panel:
     name: np.ndarray  # (S,) str
     active: np.ndarray  # (S, Y) bool
     values: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (S, Y) float, NaN where n/a
-    big_change: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # school, year, field id, factor
+    # Large real year-over-year changes: school, year index, field, ratio to last year, cause.
+    changes: tuple[np.ndarray, ...] = ()
 
     @property
     def n_schools(self) -> int:
@@ -268,6 +279,7 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     # ------------------------------------------------ facilities: per student level × school multiplier
     W = A + 1.3 * B + 1.3 * Cs  # junior / senior pupils need more room and kit than primary
     W = np.where(stype[:, None] == T_SPE, 3.0 * (A + B), W)
+    W = np.where(is_new[:, None], W / ramp, W)  # a new school is built for the pupils it will have
     w = counties.wealth[county][:, None]
     sig = counties.spread[county][:, None] * np.maximum(0.35, 1 - counties.converge[county][:, None] * t)
     common = rng.normal(0, 1, S)
@@ -312,6 +324,10 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     # ------------------------------------------------ quality counties: every school over the 2017 bar
     in_scope = ((stype != T_SPE) & (stype != T_TP))[:, None] | ((stype == T_TP)[:, None] & (A >= 50))
     lift = quality & in_scope & active
+    # Counties build up to the standard over the two years before: 70 %, 85 %, then all of it.
+    qf = counties.quality_from[county][:, None]
+    ramp_in = np.select([yv >= qf, yv == qf - 1, yv == qf - 2], [1.0, 0.85, 0.7], 0.0) * (in_scope & active)
+    headroom = rng.uniform(1.03, 1.25, S)[:, None]  # how far above the bar each school ends up
     Wspl = A + 1.1 * B + 1.32 * Cs
     shp = np.where(np.isin(stype, [T_NINE, T_TWELVE])[:, None], A / np.maximum(Wspl, 1), 1.0)
     shj = np.where(stype[:, None] == T_CS, B / np.maximum(B + 1.2 * Cs, 1), np.where(np.isin(stype, [T_NINE, T_TWELVE])[:, None], 1.1 * B / np.maximum(Wspl, 1), 1.0))
@@ -319,7 +335,7 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     def required(key: str, per: float = 1.0) -> np.ndarray:
         sp, sj = STD[key]
         r = np.maximum(sp * A / np.maximum(shp, 1e-9), sj * B / np.maximum(shj, 1e-9)) / per
-        return np.where(lift, r * rng.uniform(1.03, 1.25, (S, Y)), 0.0)
+        return r * headroom * ramp_in
 
     area = np.maximum(area, required("area"))
     sports = np.maximum(sports, required("sports"))
@@ -367,6 +383,33 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     v["art_room_area_m2"] = sec(np.round(art_rooms * (per_room - 4)), all_types)
     assert set(v) == set(MEASURES), set(MEASURES) ^ set(v)
 
+    # Every large year-over-year change of the true values is a real event (events.csv), with its cause.
+    prev_ok = active & np.concatenate([np.zeros((S, 1), bool), active[:, :-1]], axis=1)
+    receiving = np.zeros((S, Y), bool)
+    if len(m):
+        receiving[merged_into[m], np.clip(np.searchsorted(years, close_year[m]), 0, Y - 1)] = True
+    building = np.zeros((S, Y, 2), bool)
+    building[big_s, big_y, big_f] = True
+    lifting = (ramp_in > 0) & (yv >= qf - 2) & (yv <= qf)
+    changes = []
+    for f in CHANGE_FIELDS:
+        cur, prev = v[f], np.concatenate([np.full((S, 1), np.nan), v[f][:, :-1]], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = cur / prev
+        big = prev_ok & (prev >= 20) & ((ratio >= 1.8) | (ratio <= 0.55))
+        cause = np.select(
+            [
+                building[:, :, 0] & (f == "teaching_aux_area_m2"),
+                building[:, :, 1] & (f == "sports_area_m2"),
+                receiving,
+                lifting,
+            ],
+            ["新教学楼投入使用", "新建运动场", "接收撤并学校师生", "标准化建设达标"],
+            default="",
+        )
+        ss_, yy_ = np.nonzero(big)
+        changes.append((ss_, yy_, np.full(len(ss_), f), ratio[ss_, yy_], cause[ss_, yy_]))
+
     # ------------------------------------------------ identity
     # 学校标识码: a lead digit, the county code, and three digits distinct within the county, drawn at
     # random so neighbouring schools do not get neighbouring codes. Some counties' codes lead with 0.
@@ -385,7 +428,7 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
         years=years, counties=counties, county=county, stype=stype, ur_code=UR_CODES[ur_idx], private=private,
         authority=authority, open_year=np.where(is_new, open_year, 0), close_year=close_year,
         merged_into=merged_into, code=code, name=name, active=active, values=v,
-        big_change=(big_s, big_y, big_f, big_x),
+        changes=tuple(np.concatenate([c[i] for c in changes]) for i in range(5)),
     )
 
 

@@ -43,9 +43,8 @@ def event_cells(p: Panel) -> np.ndarray:
     ev |= p.active & ~prev  # first active year of a school opened in the period
     m = np.flatnonzero(p.merged_into >= 0)
     ev[p.merged_into[m], np.clip(np.searchsorted(p.years, p.close_year[m]), 0, len(p.years) - 1)] = True
-    if p.big_change is not None:
-        bs, by, _, _ = p.big_change
-        ev[bs, by] = True
+    if p.changes:
+        ev[p.changes[0], p.changes[1]] = True
     return ev
 
 
@@ -125,7 +124,7 @@ EVENT_SCHEMA = {"year": pl.Int64, "county_code": pl.String, "school_code": pl.St
 
 
 def events(p: Panel) -> pl.DataFrame:
-    """The real changes: schools opened, closed, merged into another, and large real step changes."""
+    """The real changes: schools opened, closed, merged into another, and large real year-over-year changes."""
     first, last = p.years[0], p.years[-1]
     cc = p.counties.code[p.county]
     parts = []
@@ -136,10 +135,10 @@ def events(p: Panel) -> pl.DataFrame:
     cm, cn = c[merged], c[~merged]
     parts.append((p.close_year[cn], cc[cn], p.code[cn], "closed", np.char.add("撤销 ", p.name[cn])))
     parts.append((p.close_year[cm], cc[cm], p.code[cm], "merged_into", p.code[p.merged_into[cm]]))
-    if p.big_change is not None:
-        bs, by, bf, bx = p.big_change
-        what = np.where(bf == 0, "teaching_aux_area_m2 新教学楼投入使用 x", "sports_area_m2 新建运动场 x")
-        parts.append((p.years[by], cc[bs], p.code[bs], "large_real_change", np.char.add(what, np.round(bx, 2).astype(str))))
+    if p.changes:
+        cs, cy, cf, cr, cause = p.changes
+        detail = np.char.add(np.char.add(np.char.add(cf, " x"), np.round(cr, 2).astype(str)), np.char.add(" ", cause))
+        parts.append((p.years[cy], cc[cs], p.code[cs], "large_real_change", np.char.strip(detail)))
     return pl.DataFrame(
         {
             "year": np.concatenate([x[0] for x in parts]).astype(np.int64),
