@@ -3,23 +3,26 @@
   value, scale) grouped by `keys`:  X = sum(R) / sum(P) (x scale);  CV = sqrt(sum(P_i/P (x_i - X)^2)) / X,
   NULL when X = 0. Rows with a NULL value (resource not reported) must be filtered out by the caller.
 -#}
-{% macro weighted_cv(relation, keys) -%}
+{% macro weighted_cv(relation, keys, order_by='school_code') -%}
+    {#- ordered sums: the same rows give the same doubles whatever order the engine reads them in -#}
     select
-        {{ keys | join(', ') }},
-        any_value(x) as county_value,
-        case when any_value(x) <> 0
-            then sqrt(sum(students / p * power(value - x, 2))) / any_value(x) end as cv,
+        {% for k in keys %}_r.{{ k }}, {% endfor %}
+        any_value(_g.x) as county_value,
+        case when any_value(_g.x) <> 0
+            then sqrt(sum(_r.students / _g.p * power(_r.value - _g.x, 2) order by _r.{{ order_by }})) / any_value(_g.x)
+        end as cv,
         count(*) as schools,
-        sum(students) as students
-    from (
+        any_value(_g.p) as students
+    from {{ relation }} _r
+    join (
         select
-            *,
-            sum(resource) over w * scale / sum(students) over w as x,
-            sum(students) over w as p
+            {{ keys | join(', ') }},
+            sum(resource order by {{ order_by }}) * any_value(scale) / sum(students order by {{ order_by }}) as x,
+            sum(students order by {{ order_by }}) as p
         from {{ relation }}
-        window w as (partition by {{ keys | join(', ') }})
-    ) _cv
-    group by {{ keys | join(', ') }}
+        group by {{ keys | join(', ') }}
+    ) _g using ({{ keys | join(', ') }})
+    group by {% for k in keys %}_r.{{ k }}{{ ', ' if not loop.last }}{% endfor %}
 {%- endmacro %}
 
 {#- Evaluate one scorecard requirement: op in is_true / >= / > / <= / < / =. NULL value gives NULL. -#}

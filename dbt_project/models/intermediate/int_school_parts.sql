@@ -28,9 +28,14 @@ sections as (
 
 weighted as (
     select
-        *,
-        sum(weight * section_students) over (partition by year, school_code) as weighted_students
-    from sections
+        s.*,
+        t.weighted_students
+    from sections s
+    join (
+        select year, school_code, sum(weight * section_students order by section) as weighted_students
+        from sections
+        group by year, school_code
+    ) t using (year, school_code)
 ),
 
 parts as (

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- One row per county, year and level: the 2012 composite CV (mean of the eight CVs) and verdict, and the 2017
 -- resource verdict (all seven CVs within threshold and every school part compliant). Each with its "clean"
 -- twin (without warning-flagged parts) and a provisional marker when the flagged parts decide the verdict.
@@ -17,8 +17,8 @@ basic as (
         county_code, year, level,
         max(schools) as basic_schools,
         max(students) as basic_students,
-        case when count(cv) = (select n from n_basic) then avg(cv) end as composite_cv,
-        case when count(cv_clean) = (select n from n_basic) then avg(cv_clean) end as composite_cv_clean,
+        case when count(cv) = (select n from n_basic) then avg(cv order by indicator) end as composite_cv,
+        case when count(cv_clean) = (select n from n_basic) then avg(cv_clean order by indicator) end as composite_cv_clean,
         sum(flagged_schools) > 0 as any_flagged
     from cv
     where method = 'basic'

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Per county, year, level, method and indicator: county value (total resource / total students) and the
 -- students-weighted CV over the in-scope parts as submitted (spec §2); the 2017 threshold and whether it is met.
 -- Beside them the same figures without the parts whose inputs carry a 'warning' flag (issue 4), and

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- The full 2017 scorecard per county and year (spec §4): Q1-Q7 per level (the CV against its threshold; the detail
 -- gives the county value and the parts below standard), G01-G15 (G03-G05 from the census, counting the schools that
 -- fail), E01-E09 and S01 from the county return. status: met / not_met / no_data (not reported).

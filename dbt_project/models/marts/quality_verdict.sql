@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- The overall 2017 verdict per county and year (spec §4): 'met' only when all four parts are met (every scorecard
 -- item met, and for the resource part every school part of both levels compliant, 6 of 7 / 85%); 'incomplete' when
 -- an item has no data (spec §4.4: "the overall verdict is then incomplete") or a school's compliance cannot be

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Per school part, year, level, method and indicator: the value, and for the 2017 method the standard
 -- (seed indicator_standards, province override or national) and whether the part meets it.
 

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Per school part of the 2017 scope: how many of the seven indicators it meets and the 6-of-7 / 85% rule
 -- (spec §4.1; both numbers in seed method_constants). compliant is NULL when unreported indicators leave it open.
 
