@@ -151,7 +151,9 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     n_new = np.round(tc.sum(axis=1) * 0.06 * counties.urbanise).astype(np.int64)
     county1 = np.repeat(np.arange(C), n_new)
     stype1 = rng.choice([T_PRI, T_JUN, T_NINE], size=len(county1), p=[0.7, 0.2, 0.1])
-    open1 = rng.integers(max(years[0] + 1, BASE_YEAR + 1), years[-1] + 1, len(county1)) if Y > 1 else np.full(len(county1), NEVER)
+    # Opening and closing years are drawn over the whole model period, so a shorter `years` is a window on it.
+    last = max(int(years[-1]), BASE_YEAR + 1)
+    open1 = rng.integers(BASE_YEAR + 1, last + 1, len(county1))
 
     order = np.argsort(np.concatenate([county0, county1]), kind="stable")
     county = np.concatenate([county0, county1])[order]
@@ -181,8 +183,8 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     # ------------------------------------------------ closures and mergers of village schools
     closable = ~is_new & (ur_class == 2) & np.isin(stype, [T_PRI, T_TP])
     p_close = np.where(stype == T_TP, 0.35, 0.18) * counties.urbanise[county]
-    closes = closable & (rng.random(S) < p_close) & (Y > 1)
-    close_year = np.where(closes, rng.integers(BASE_YEAR + 1, max(years[-1], BASE_YEAR + 1) + 1, S), NEVER)
+    closes = closable & (rng.random(S) < p_close)
+    close_year = np.where(closes, rng.integers(BASE_YEAR + 1, last + 1, S), NEVER)
     target_ok = ~is_new & (close_year == NEVER) & np.isin(stype, [T_PRI, T_NINE]) & (ur_class < 2) & ~private
     cand = np.flatnonzero(target_ok)
     pick = _pick_in_group(county[cand], county, rng.random(S))
@@ -308,9 +310,9 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     per_room = 70 + 4 * t + rng.normal(0, 8, S)[:, None]
 
     # A few real step changes: a new teaching building or a new sports ground.
-    n_big = int(round(S * 0.03))
-    big_s = rng.choice(S, size=n_big, replace=False) if Y > 2 else np.array([], dtype=np.int64)
-    big_y = rng.integers(2, Y, n_big) if Y > 2 else np.array([], dtype=np.int64)
+    n_big = int(round(S * 0.03)) if Y > 2 else 0
+    big_s = rng.choice(S, size=n_big, replace=False)
+    big_y = rng.integers(2, max(Y, 3), n_big)
     big_f = rng.integers(0, 2, n_big)
     big_x = rng.uniform(1.8, 2.4, n_big)
     ok = active[big_s, big_y] & active[big_s, big_y - 1] & (open_year[big_s] < years[big_y] - 1)
