@@ -32,16 +32,22 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     return parser
 
 
+def run_generate(args: argparse.Namespace) -> int:
+    """Run with arguments parsed by a parser set up with `add_generate_arguments` (a subcommand's)."""
+    summary = generate(args.out, seed=args.seed, scale=args.scale, years=args.years, formats=args.formats,
+                       n_counties=args.counties)
+    print(f"wrote {args.out}: {summary.text()}")
+    return 0
+
+
 def main_generate(argv: list[str] | None = None) -> int:
+    """`junheng generate ARGS`: 0 when written, 2 on wrong usage (0 for --help)."""
     parser = add_generate_arguments(argparse.ArgumentParser(prog="junheng generate", description=__doc__))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on wrong usage, 0 on --help
         return int(e.code or 0)
-    summary = generate(args.out, seed=args.seed, scale=args.scale, years=args.years, formats=args.formats,
-                       n_counties=args.counties)
-    print(f"wrote {args.out}: {summary.text()}")
-    return 0
+    return run_generate(args)
 
 
 if __name__ == "__main__":
