@@ -1,4 +1,7 @@
-"""`junheng generate`: argument parsing around `generate()`; the lead wires `main_generate` into the CLI."""
+"""`junheng generate`: argument parsing around `generate()`.
+
+`main_generate(argv)` is the whole command; `add_generate_arguments` + `run_generate` let a parent parser
+register the options on its own subcommand."""
 
 from __future__ import annotations
 
@@ -9,6 +12,10 @@ from pathlib import Path
 
 from .core import generate
 
+DESCRIPTION = (
+    "生成合成的学校统计数据（样例或全国规模）及其答案表 / write a synthetic school census (sample or national "
+    "scale) with its answer key of planted slips and its events; the same seed writes the same bytes."
+)
 # pipelines/junheng/generate/cli.py → repository root → data/
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "data"
 
@@ -42,7 +49,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def main_generate(argv: list[str] | None = None) -> int:
     """`junheng generate ARGS`: 0 when written, 2 on wrong usage (0 for --help)."""
-    parser = add_generate_arguments(argparse.ArgumentParser(prog="junheng generate", description=__doc__))
+    parser = add_generate_arguments(argparse.ArgumentParser(prog="junheng generate", description=DESCRIPTION))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on wrong usage, 0 on --help
