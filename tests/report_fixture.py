@@ -134,6 +134,12 @@ def write_report_fixture(path: Path) -> Path:
         level VARCHAR, indicator VARCHAR, value DOUBLE, standard DOUBLE, students DOUBLE, gap DOUBLE, unit VARCHAR)""")
     con.execute("""CREATE TABLE marts.county_standard_gap (county_code VARCHAR, year INTEGER, level VARCHAR,
         indicator VARCHAR, schools_below INTEGER, gap DOUBLE, unit VARCHAR)""")
+    con.execute("""CREATE TABLE marts.county_theil (county_code VARCHAR, year INTEGER, level VARCHAR, method VARCHAR,
+        indicator VARCHAR, schools INTEGER, theil_t DOUBLE, theil_between DOUBLE, theil_within DOUBLE)""")
+    con.execute("""CREATE TABLE marts.county_theil_group (county_code VARCHAR, year INTEGER, level VARCHAR,
+        method VARCHAR, indicator VARCHAR, urban_rural VARCHAR, schools INTEGER, students DOUBLE,
+        resource_share DOUBLE, student_share DOUBLE, theil_t_group DOUBLE, theil_t_group_contribution DOUBLE,
+        between_term DOUBLE)""")
     con.execute("""CREATE TABLE marts.county_progress_rank (county_code VARCHAR, year INTEGER, items_met INTEGER,
         items_total INTEGER, mean_cv_ratio DOUBLE, progress_rank INTEGER, province_rank INTEGER)""")
 
@@ -170,6 +176,8 @@ def write_report_fixture(path: Path) -> Path:
                                      thr, None if thr is None else cv <= thr])
                         trend_cv.setdefault((level, method, ind), []).append((year, X, cv, thr))
                         P = sum(st for _, st, _ in rows)
+                        _theil(buf, code, year, level, method, ind,
+                               [(s["urban_rural"], st, x * st) for (s, st, _), (_, x) in zip(rows, vals)])
                         denom = sum(st / P * (x - X) ** 2 for st, x in vals)
                         for (s, st, res), (_, x) in zip(rows, vals):
                             std = STANDARD[level].get(ind) if method == "quality" else None
@@ -270,6 +278,28 @@ def write_report_fixture(path: Path) -> Path:
         FROM marts.school_standard_gap GROUP BY ALL""")
     con.close()
     return path
+
+
+def _theil(buf, code, year, level, method, ind, parts: list[tuple[str, float, float]]) -> None:
+    """Theil-T with its urban/town/rural decomposition (spec §5) into county_theil(_group)."""
+    R = sum(r for _, _, r in parts)
+    P = sum(p for _, p, _ in parts)
+    if R <= 0:
+        return
+    total_between = total_within = 0.0
+    for g in ("urban", "town", "rural"):
+        gp = [(p, r) for u, p, r in parts if u == g]
+        if not gp:
+            continue
+        Rg, Pg = sum(r for _, r in gp), sum(p for p, _ in gp)
+        Tg = sum((r / Rg) * math.log((r / Rg) / (p / Pg)) for p, r in gp if r > 0) if Rg > 0 else 0.0
+        between = (Rg / R) * math.log((Rg / R) / (Pg / P)) if Rg > 0 else 0.0
+        total_between += between
+        total_within += (Rg / R) * Tg
+        _add(buf, "marts.county_theil_group", [code, year, level, method, ind, g, len(gp), Pg, Rg / R, Pg / P,
+                                               Tg, (Rg / R) * Tg, between])
+    _add(buf, "marts.county_theil", [code, year, level, method, ind, len(parts), total_between + total_within,
+                                     total_between, total_within])
 
 
 def _requirements() -> list[dict]:

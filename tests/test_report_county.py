@@ -26,7 +26,7 @@ def warehouse(tmp_path_factory):
     return write_report_fixture(tmp_path_factory.mktemp("wh") / "report.duckdb")
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def ctx(warehouse):
     con = connect_read_only(warehouse)
     try:
@@ -83,10 +83,19 @@ def test_trends_holders_gaps(ctx):
             assert re.fullmatch(r"\d{1,3}(,\d{3})*", g["gap"])
 
 
+def test_theil_decomposition(ctx):
+    assert len(ctx["theil"]) == 14
+    for t in ctx["theil"]:
+        assert t["t"] == pytest.approx(t["between"] + t["within"])
+        shares = [g for g in t["groups"] if g]
+        assert sum(g["students"] for g in shares) == pytest.approx(1.0)
+        assert sum(g["resource"] for g in shares) == pytest.approx(1.0)
+
+
 def test_workbook(warehouse, tmp_path):
     html, xlsx = render_county_report(warehouse, "431230", 2024, tmp_path)
     wb = openpyxl.load_workbook(xlsx)
-    assert wb.sheetnames == ["校际均衡", "优质均衡评估表", "差异系数趋势", "拖后腿学校", "达标缺口", "说明"]
+    assert wb.sheetnames == ["校际均衡", "优质均衡评估表", "差异系数趋势", "拖后腿学校", "达标缺口", "城乡差距", "说明"]
     ws = wb["校际均衡"]
     cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
     assert "县平均值" in cells and "差异系数" in cells
@@ -116,7 +125,7 @@ def test_report_without_optional_marts(warehouse, tmp_path):
     wh = tmp_path / "core_only.duckdb"
     shutil.copy(warehouse, wh)
     con = duckdb.connect(str(wh))
-    for key in ("trend", "share", "gap_school", "gap_county", "rank", "verdict"):
+    for key in ("trend", "share", "gap_school", "gap_county", "rank", "verdict", "theil", "theil_group"):
         con.execute(f"DROP TABLE {D.TABLES[key]}")
     con.close()
     con = connect_read_only(wh)

@@ -119,6 +119,7 @@ def test_county_report_in_chromium(warehouse, tmp_path):
         "holders": 1 + 7 * 2,
         "failing": 2,
         "gaps": 1 + 7 * 2,
+        "theil": 1 + 7 * 2,
     }.items():
         assert dom.ids.get(table) == "table", f"table {table} missing"
         assert dom.table_rows.get(table, 0) >= min_rows, (table, dom.table_rows.get(table))

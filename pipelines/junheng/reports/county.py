@@ -225,7 +225,29 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
             "raw_value": g.get("value"), "raw_standard": g.get("standard"), "raw_gap": g["gap"],
         })
 
+    # ---- 6. urban / town / rural inequality (Theil-T decomposition)
+    theil_rows = []
+    got = D.theil(con, county_code, year)
+    if got is not None:
+        t_rows, g_rows = got
+        for lv in levels:
+            for code in L.QUALITY:
+                t = next((r for r in t_rows if r["level"] == lv and r["indicator"] == code), None)
+                if t is None:
+                    continue
+                groups = {r["urban_rural"]: r for r in g_rows if r["level"] == lv and r["indicator"] == code}
+                T, between = t.get("theil_t"), t.get("theil_between")
+                theil_rows.append({
+                    "level_zh": L.LEVELS[lv], "code": code, "name": L.INDICATORS[code][0],
+                    "t": T, "between": between, "within": t.get("theil_within"),
+                    "between_share": (between / T) if T and between is not None else None,
+                    "groups": [{"zh": L.URBAN_RURAL[g], "resource": groups[g].get("resource_share"),
+                                "students": groups[g].get("student_share")} if g in groups else None
+                               for g in L.URBAN_RURAL],
+                })
+
     return {
+        "theil": theil_rows, "has_theil": got is not None,
         "county_code": county_code, "county_name": county_name, "province_name": L.province_name(county_code),
         "year": year, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "basic": basic, "quality": quality, "indicators": L.INDICATORS, "BASIC": L.BASIC, "QUALITY": L.QUALITY,
@@ -571,6 +593,18 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
                   ["center", "center", "text", _vfmt(g["indicator"]), _vfmt(g["indicator"]),
                    "v0" if g["unit"] == "元" else "v1", "text", "center"])
             r += 1
+
+        # -- 6. Theil
+        if ctx["theil"]:
+            ws = b.sheet("城乡差距", [8, 8, 44, 12, 12, 12, 14] + [12] * 6)
+            ws.write_string(0, 0, f"{title}：城乡差距（泰尔指数分解）", b.f["title"])
+            b.row(ws, 2, ["学段", "指标", "名称", "泰尔指数", "城乡间", "城乡内", "城乡间占比"]
+                  + [f"{z}{k}" for z in L.URBAN_RURAL.values() for k in ("资源占比", "学生占比")], "head")
+            for i, t in enumerate(ctx["theil"], start=3):
+                shares = [x for g in t["groups"] for x in ((g["resource"], g["students"]) if g else (None, None))]
+                b.row(ws, i, [t["level_zh"], t["code"], t["name"], t["t"], t["between"], t["within"],
+                              t["between_share"], *shares],
+                      ["center", "center", "text", "v3", "v3", "v3", "pct"] + ["pct"] * 6)
 
         # -- notes
         ws = b.sheet("说明", [100])

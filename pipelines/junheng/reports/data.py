@@ -23,6 +23,8 @@ TABLES = {
     "gap_school": "marts.school_standard_gap",
     "gap_county": "marts.county_standard_gap",
     "rank": "marts.county_progress_rank",
+    "theil": "marts.county_theil",
+    "theil_group": "marts.county_theil_group",
     "census": "raw.census_schools",
     "returns": "raw.county_returns",
     "thresholds": "config.cv_thresholds",
@@ -326,3 +328,14 @@ def ranking(con, year: int, province: str | None) -> tuple[list[dict], bool]:
     for k, r in enumerate(got, start=1):
         r["progress_rank"] = k
     return got, False
+
+
+def theil(con, county_code: str, year: int) -> tuple[list[dict], list[dict]] | None:
+    """(Theil-T per level and 2017 indicator, its urban/town/rural group rows), or None without the marts."""
+    if not (has(con, "theil", "theil_t") and has(con, "theil_group", "urban_rural")):
+        return None
+    where = "county_code = ? AND year = ? AND method = 'quality'"
+    return (
+        rows(con, f"SELECT * FROM {TABLES['theil']} WHERE {where}", [county_code, year]),
+        rows(con, f"SELECT * FROM {TABLES['theil_group']} WHERE {where}", [county_code, year]),
+    )
