@@ -137,3 +137,5 @@ def test_cjk_table_alignment():
     row = next(l for l in lines if "a " in l and "-20.25" in l)
     assert row.rstrip().endswith("-20.25 |")
     assert lines[-1] == "(3 行)"
+    short = format_table(["学校"], [("一小",), ("二小",), ("三小",)], max_rows=2)
+    assert "三小" not in short and short.splitlines()[-1] == "(共 3 行，仅显示前 2 行)"

@@ -27,6 +27,7 @@ import duckdb
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_WAREHOUSE = Path("data/junheng.duckdb")  # the CLI's default; see default_warehouse()
 WAREHOUSE_ENV = "JUNHENG_WAREHOUSE"
+EXPORT_PREVIEW_ROWS = 50  # rows printed when the result also goes to a file
 
 
 # ------------------------------------------------------------------ connection
@@ -45,7 +46,7 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
 
 def run_query(
-    warehouse: Path, sql: str, *, out: TextIO | None = None, echo: bool = True
+    warehouse: Path, sql: str, *, out: TextIO | None = None, echo: bool = True, max_rows: int | None = None
 ) -> tuple[list[str], list[tuple]]:
     """Run ``sql`` on a read-only connection; print the result as a table (unless ``echo`` is False)."""
     conn = connect_read_only(warehouse)
@@ -60,7 +61,7 @@ def run_query(
     finally:
         conn.close()
     if echo:
-        print_table(columns, rows, out=out)
+        print_table(columns, rows, out=out, max_rows=max_rows)
     return columns, rows
 
 
@@ -101,8 +102,9 @@ def format_cell(v: Any) -> str:
     return str(v).replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[format_cell(v) for v in row] for row in rows]
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_rows: int | None = None) -> str:
+    shown = rows if max_rows is None else rows[:max_rows]
+    cells = [[format_cell(v) for v in row] for row in shown]
     numeric = [
         bool(rows) and all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(columns))
     ]
@@ -116,16 +118,21 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         lines.append("| " + " | ".join(_pad(c, widths[i], numeric[i]) for i, c in enumerate(row)) + " |")
     if cells:
         lines.append(sep)
-    lines.append(f"({len(rows)} 行)")
+    if len(shown) < len(rows):
+        lines.append(f"(共 {len(rows)} 行，仅显示前 {len(shown)} 行)")
+    else:
+        lines.append(f"({len(rows)} 行)")
     return "\n".join(lines)
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None, max_rows: int | None = None
+) -> None:
     out = out or sys.stdout
     if not columns:
         print("(语句已执行，无结果集)", file=out)
         return
-    print(format_table(columns, rows), file=out)
+    print(format_table(columns, rows, max_rows), file=out)
 
 
 # ------------------------------------------------------------------ exports
@@ -260,6 +267,8 @@ def main_query(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--warehouse", type=Path, default=None, help=f"数据仓库文件（默认 ${WAREHOUSE_ENV} 或 {DEFAULT_WAREHOUSE}）")
     p.add_argument("--csv", type=Path, default=None, help="导出 CSV 文件（UTF-8 带 BOM）")
     p.add_argument("--xlsx", type=Path, default=None, help="导出 Excel 文件")
+    p.add_argument("--max-rows", type=int, default=None,
+                   help=f"屏幕最多显示的行数（默认全部；导出时默认 {EXPORT_PREVIEW_ROWS}）")
     try:
         args = p.parse_args(list(argv) if argv is not None else None)
     except _UsageError:
@@ -271,7 +280,10 @@ def main_query(argv: Sequence[str] | None = None) -> int:
         return 2
     warehouse = args.warehouse or default_warehouse()
     try:
-        columns, rows = run_query(warehouse, args.sql)
+        max_rows = args.max_rows
+        if max_rows is None and (args.csv or args.xlsx):
+            max_rows = EXPORT_PREVIEW_ROWS
+        columns, rows = run_query(warehouse, args.sql, max_rows=max_rows)
     except FileNotFoundError as e:
         print(f"junheng query: 错误: {e}", file=sys.stderr)
         return 1
