@@ -11,7 +11,7 @@ import polars as pl
 
 from junheng.lib.schema import RETURN_COLUMNS
 
-from .counties import NEVER, Counties, national_counties, sample_counties
+from .counties import Counties, national_counties, sample_counties
 from .model import LATE_COLUMNS, LATE_FROM, MEASURES, Panel, build_panel, type_name
 from .slips import EVENT_SCHEMA, KEY_SCHEMA, events, plant
 from .writers import Style, census_table, returns_table, write_national_csv, write_table
@@ -248,7 +248,8 @@ def generate(
         keys.append(key)
         evs.append(events(p))
         for yi, year in enumerate(years_arr):
-            summary.schools_per_year[int(year)] = summary.schools_per_year.get(int(year), 0) + int(p.active[:, yi].sum())
+            n = int(p.active[:, yi].sum())
+            summary.schools_per_year[int(year)] = summary.schools_per_year.get(int(year), 0) + n
         if scale == "sample" and formats == "mixed":
             _write_sample(out, p, sub, rng, summary)
         else:
@@ -264,8 +265,8 @@ def generate(
                 frame.write_csv(path)
                 summary.files_written += 1
 
-    key = pl.concat(keys).sort("year", "county_code", "school_code", "kind", "field") if keys else pl.DataFrame(schema=KEY_SCHEMA)
-    ev = pl.concat(evs).sort("year", "county_code", "school_code", "kind", "detail") if evs else pl.DataFrame(schema=EVENT_SCHEMA)
+    key = pl.concat([pl.DataFrame(schema=KEY_SCHEMA), *keys]).sort("year", "county_code", "school_code", "kind", "field")
+    ev = pl.concat([pl.DataFrame(schema=EVENT_SCHEMA), *evs]).sort("year", "county_code", "school_code", "kind", "detail")
     key.write_csv(out / "answer_key.csv")
     ev.write_csv(out / "events.csv")
     summary.slips_planted = key.height

@@ -235,8 +235,10 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
 
     # ------------------------------------------------ classes
     poor = (counties.wealth[county] < 1.0)[:, None]
-    size_p = np.array([46.0, 40.0, 28.0])[ur_class][:, None] + np.where(poor, 2.0, 0.0) - np.where(ur_class == 0, 0.6, 0.0)[:, None] * t
-    size_j = np.array([52.0, 48.0, 42.0])[ur_class][:, None] + np.where(poor, 2.0, 0.0) - np.where(ur_class == 0, 0.7, 0.0)[:, None] * t
+    # Typical class size: crowded in the county seat (less so each year), small in villages.
+    city = (ur_class == 0)[:, None]
+    size_p = np.array([46.0, 40.0, 28.0])[ur_class][:, None] + np.where(poor, 2.0, 0.0) - np.where(city, 0.6, 0.0) * t
+    size_j = np.array([52.0, 48.0, 42.0])[ur_class][:, None] + np.where(poor, 2.0, 0.0) - np.where(city, 0.7, 0.0) * t
     size_p = size_p * np.exp(rng.normal(0, 0.06, S))[:, None]
     size_j = size_j * np.exp(rng.normal(0, 0.06, S))[:, None]
     size_p = np.where(quality, np.minimum(size_p, 41.0), size_p)  # G05: no oversized classes
@@ -320,7 +322,8 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     for f, arr in ((0, area), (1, sports)):
         sel = big_f == f
         step = np.ones_like(arr)
-        np.multiply.at(step, big_s[sel], np.where(np.arange(Y)[None, :] >= big_y[sel][:, None], big_x[sel][:, None], 1.0))
+        from_then_on = np.arange(Y)[None, :] >= big_y[sel][:, None]
+        np.multiply.at(step, big_s[sel], np.where(from_then_on, big_x[sel][:, None], 1.0))
         arr *= step
 
     # ------------------------------------------------ quality counties: every school over the 2017 bar
@@ -332,7 +335,8 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     headroom = rng.uniform(1.03, 1.25, S)[:, None]  # how far above the bar each school ends up
     Wspl = A + 1.1 * B + 1.32 * Cs
     shp = np.where(np.isin(stype, [T_NINE, T_TWELVE])[:, None], A / np.maximum(Wspl, 1), 1.0)
-    shj = np.where(stype[:, None] == T_CS, B / np.maximum(B + 1.2 * Cs, 1), np.where(np.isin(stype, [T_NINE, T_TWELVE])[:, None], 1.1 * B / np.maximum(Wspl, 1), 1.0))
+    shj = np.where(np.isin(stype, [T_NINE, T_TWELVE])[:, None], 1.1 * B / np.maximum(Wspl, 1), 1.0)
+    shj = np.where(stype[:, None] == T_CS, B / np.maximum(B + 1.2 * Cs, 1), shj)
 
     def required(key: str, per: float = 1.0) -> np.ndarray:
         sp, sj = STD[key]
@@ -344,7 +348,8 @@ def build_panel(counties: Counties, years: np.ndarray, rng: np.random.Generator)
     equip = np.maximum(equip, required("equip_yuan", 10_000))
     multimedia = np.maximum(multimedia, required("multimedia", 100))
     for sec, n_t, stud, k in (("primary", pt, A, 0), ("junior", jt, B, 1)):
-        for col, key in (("teachers_above_degree", "above"), ("backbone_teachers", "backbone"), ("pe_art_teachers", "pe_art")):
+        pairs = (("teachers_above_degree", "above"), ("backbone_teachers", "backbone"), ("pe_art_teachers", "pe_art"))
+        for col, key in pairs:
             name = f"{sec}_{col}"
             need_t = np.where(lift & (stud > 0), np.ceil(STD[key][k] * stud / 100 * 1.04), 0)
             qual[name] = np.maximum(qual[name], need_t)

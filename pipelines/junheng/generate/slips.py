@@ -79,7 +79,8 @@ def plant(p: Panel, rng: np.random.Generator, rate: float) -> tuple[dict[str, np
     apply(k["unit_mu"], "sports_area_m2", "unit_mu", lambda t, s, y: np.round(t / 666.67, 2))
     for sec, m in (("primary", sec_pri), ("junior", ~sec_pri)):
         students = p.values[f"{sec}_students"]
-        apply(k["students_in_teachers"] & m, f"{sec}_teachers", "students_in_teachers", lambda t, s, y, st=students: st[s, y])
+        apply(k["students_in_teachers"] & m, f"{sec}_teachers", "students_in_teachers",
+              lambda t, s, y, st=students: st[s, y])
         fields = (f"{sec}_teachers_above_degree", f"{sec}_teachers_senior_title", f"{sec}_backbone_teachers")
         teachers = p.values[f"{sec}_teachers"]
         for i, fld in enumerate(fields):
@@ -120,7 +121,13 @@ def plant(p: Panel, rng: np.random.Generator, rate: float) -> tuple[dict[str, np
     return sub, key
 
 
-EVENT_SCHEMA = {"year": pl.Int64, "county_code": pl.String, "school_code": pl.String, "kind": pl.String, "detail": pl.String}
+EVENT_SCHEMA = {
+    "year": pl.Int64,
+    "county_code": pl.String,
+    "school_code": pl.String,
+    "kind": pl.String,
+    "detail": pl.String,
+}
 
 
 def events(p: Panel) -> pl.DataFrame:

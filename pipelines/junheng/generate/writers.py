@@ -50,9 +50,8 @@ class Style:
 
     def label(self) -> str:
         parts = [self.fmt, self.encoding if self.fmt == "csv" else "/".join(self.sheets), self.headers]
-        for f in ("title", "total", "thousands", "ur_code", "shuffle", "extra", "na_zero", "drop_optional", "numeric_codes"):
-            if getattr(self, f):
-                parts.append(f)
+        flags = ("title", "total", "thousands", "ur_code", "shuffle", "extra", "na_zero", "drop_optional", "numeric_codes")
+        parts += [f for f in flags if getattr(self, f)]
         parts.append(f"enums={self.enums}")
         return " ".join(parts)
 
@@ -204,7 +203,8 @@ def write_national_csv(path: Path, frame: pl.DataFrame) -> None:
         pl.col("authority").replace_strict(AUTH_ZH),
         pl.col("urban_rural").replace_strict(UR_ZH),
     ).drop("urban_rural_code")
-    ints = [c for c, t in out.schema.items() if t == pl.Float64 and c not in ("equipment_value_10k_yuan", "sports_area_m2")]
+    decimals = ("equipment_value_10k_yuan", "sports_area_m2")  # 万元 has cents; a 亩 slip has decimals
+    ints = [c for c, t in out.schema.items() if t == pl.Float64 and c not in decimals]
     out = out.with_columns(pl.col(ints).round(0).cast(pl.Int64))
     out = out.rename({c: ZH[c] for c in out.columns if c in ZH})
     out.write_csv(path)
