@@ -173,7 +173,8 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
                 holders.append({
                     "level_zh": L.LEVELS[lv], "code": code, "name": L.INDICATORS[code][0],
                     "cv": L.fmt_cv(c.get("cv")), "meets": D.verdict(c.get("meets_cv")),
-                    "county_value": L.fmt_value(code, c.get("county_value")),
+                    "county_value": L.fmt_value(code, c.get("county_value")), "raw_cv": c.get("cv"),
+                    "raw_county_value": c.get("county_value"),
                     "schools": [{"name": snames.get(r["school_code"], r["school_code"]), "code": r["school_code"],
                                  "share": r["share"], "share_zh": L.fmt_pct(r["share"]),
                                  "value": L.fmt_value(code, r.get("value")),
@@ -475,7 +476,7 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
             b.put(ws, r, 1, "县平均值")
             for j, cell in enumerate(lv["cells"]):
                 b.put(ws, r, 2 + j, cell["raw_value"], _vfmt(cell["code"]))
-            b.put(ws, r, 10, "-", "center")
+            b.put(ws, r, 10, "—", "center")
             b.put(ws, r + 1, 0, "", "text")
             b.put(ws, r + 1, 1, "差异系数")
             for j, cell in enumerate(lv["cells"]):
@@ -517,9 +518,10 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
         for part in ctx["card_parts"]:
             for it in part["items"]:
                 level = next((lvz for code, lvz in L.LEVELS.items() if f"（{lvz}）" in it["name"]), "")
-                b.row(ws, r, [part["part_zh"], it["item"], it["name"], level, it["value"], it["detail"],
-                              it["requirement"], it["status_zh"]],
-                      ["text", "center", "text", "center", "center", "text", "text", it["cls"]])
+                is_cv = it["item"] in L.INDICATORS
+                b.row(ws, r, [part["part_zh"], it["item"], it["name"], level,
+                              it["raw_value"] if is_cv else it["value"], it["detail"], it["requirement"], it["status_zh"]],
+                      ["text", "center", "text", "center", "cv" if is_cv else "center", "text", "text", it["cls"]])
                 r += 1
         ws.freeze_panes(3, 0)
 
@@ -558,9 +560,9 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
             r += 1
             for h in ctx["holders"]:
                 for s in h["schools"]:
-                    b.row(ws, r, [h["level_zh"], h["code"], h["name"], _num(h["cv"]), h["county_value"], s["name"],
+                    b.row(ws, r, [h["level_zh"], h["code"], h["name"], h["raw_cv"], h["raw_county_value"], s["name"],
                                   s["raw_value"], s["direction"], s["share"]],
-                          ["center", "center", "text", "cv", "text", "text", _vfmt(h["code"]), "center", "pct"])
+                          ["center", "center", "text", "cv", _vfmt(h["code"]), "text", _vfmt(h["code"]), "center", "pct"])
                     r += 1
             r += 1
         ws.write_string(r, 0, "未达到“至少6项达标、未达标项不低于标准85%”的学校", b.f["sub"])
