@@ -1,0 +1,181 @@
+"""Great Expectations 1.x: the suites built from rules.yml, run on in-memory pandas frames, and Data Docs.
+
+Why an ephemeral context and suite JSON files, not a file data context:
+- the suites are *derived* from `expectations/rules.yml` (the one place thresholds live); a file context would be a
+  second, mutable copy that every run rewrites, and Dagster runs several year partitions at once;
+- `expectations/suites/*.json` are the same suites written out (`python -m junheng.defs.quality.gx_run --write`) so
+  they can be reviewed and diffed; a test fails when they drift from rules.yml;
+- each run validates in an ephemeral context (no files besides the Data Docs HTML, which it writes to a folder
+  next to the published warehouse).
+GX's SQL datasource on DuckDB is broken upstream, so every frame is a pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+from junheng.defs.quality.frames import TABLES, Check, build_checks  # noqa: E402
+from junheng.defs.quality.rules import SUITES_DIR, Rule, load_rules  # noqa: E402
+
+SUITE_PREFIX = "junheng_"
+SITE_NAME = "junheng_quality"
+
+
+def _gx():
+    import great_expectations as gx  # imported lazily: ~3 s
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    return gx
+
+
+def build_suites(rules: dict[str, Rule]) -> dict[str, "object"]:
+    """table -> gx.ExpectationSuite (one expectation per Check, rule metadata in `meta`)."""
+    gx = _gx()
+    import great_expectations.expectations as gxe
+
+    checks = build_checks(rules)
+    suites = {}
+    for table in TABLES:
+        suite = gx.ExpectationSuite(name=f"{SUITE_PREFIX}{table}", meta={"source": "expectations/rules.yml"})
+        for ch in (c for c in checks if c.table == table):
+            suite.add_expectation(_expectation(gxe, ch, rules[ch.rule_id]))
+        suites[table] = suite
+    return suites
+
+
+def _expectation(gxe, ch: Check, rule: Rule):
+    meta = {**ch.meta, "description_en": rule.text("en"), "description_zh": rule.text("zh")}
+    notes = f"**{ch.rule_id}** ({ch.severity}) field `{ch.field}`: expected {ch.expected}. {rule.text('en')}"
+    if ch.kind == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=ch.column, meta=meta, notes=notes)
+    kw = {}
+    if ch.min_value is not None:
+        kw["min_value"] = ch.min_value
+        kw["strict_min"] = ch.strict_min
+    if ch.max_value is not None:
+        kw["max_value"] = ch.max_value
+        kw["strict_max"] = ch.strict_max
+    return gxe.ExpectColumnValuesToBeBetween(column=ch.column, meta=meta, notes=notes, **kw)
+
+
+def suite_dicts(rules: dict[str, Rule]) -> dict[str, dict]:
+    """The suites as JSON-able dicts without the run-specific ids (what expectations/suites/ holds)."""
+    out = {}
+    for table, suite in build_suites(rules).items():
+        d = suite.to_json_dict()
+        d.pop("id", None)
+        for e in d.get("expectations", []):
+            e.pop("id", None)
+        out[table] = d
+    return out
+
+
+def write_suites(rules: dict[str, Rule] | None = None, directory: Path = SUITES_DIR) -> list[Path]:
+    rules = rules or load_rules()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for table, d in suite_dicts(rules).items():
+        p = directory / f"{SUITE_PREFIX}{table}.json"
+        p.write_text(json.dumps(d, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+@dataclass
+class Failure:
+    check: Check
+    index: list  # frame index labels of the failing rows
+
+
+@dataclass
+class GXOutcome:
+    failures: list[Failure]
+    stats: dict[str, dict]  # table -> {"evaluated": n, "successful": n, "success": bool}
+    docs_index: Path | None
+
+
+def run_suites(
+    frames: dict[str, pd.DataFrame],
+    rules: dict[str, Rule],
+    docs_dir: Path | None = None,
+    run_name: str = "junheng",
+) -> GXOutcome:
+    """Validate each frame with its suite; return the failing rows per check and (optionally) build Data Docs."""
+    gx = _gx()
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    try:
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # pragma: no cover - cosmetic
+        pass
+    if docs_dir is not None:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        ctx.add_data_docs_site(
+            site_name=SITE_NAME,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            },
+        )
+    checks = build_checks(rules)
+    by_key = {}
+    for ch in checks:
+        by_key.setdefault((ch.table, ch.column, ch.rule_id, ch.field, ch.min_value, ch.max_value), ch)
+    suites = build_suites(rules)
+    ds = ctx.data_sources.add_pandas("junheng_frames")
+    failures: list[Failure] = []
+    stats: dict[str, dict] = {}
+    run_id = RunIdentifier(run_name=run_name)
+    for table, df in frames.items():
+        if table not in suites or not suites[table].expectations:
+            continue
+        asset = ds.add_dataframe_asset(table)
+        bd = asset.add_batch_definition_whole_dataframe("whole")
+        suite = ctx.suites.add(suites[table])
+        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_name}_{table}", data=bd, suite=suite))
+        res = vd.run(batch_parameters={"dataframe": df}, result_format={"result_format": "COMPLETE"}, run_id=run_id)
+        stats[table] = {
+            "rows": int(len(df)),
+            "evaluated": res.statistics.get("evaluated_expectations"),
+            "successful": res.statistics.get("successful_expectations"),
+            "success": bool(res.success),
+        }
+        for er in res.results:
+            if er.success:
+                continue
+            cfg = er.expectation_config
+            kw = cfg.kwargs
+            m = cfg.meta or {}
+            key = (table, kw.get("column"), m.get("rule_id"), m.get("field"), kw.get("min_value"), kw.get("max_value"))
+            ch = by_key.get(key)
+            if ch is None:
+                continue
+            if er.exception_info and er.exception_info.get("raised_exception"):
+                raise RuntimeError(f"GX failed on {table}.{ch.column}: {er.exception_info.get('exception_message')}")
+            idx = er.result.get("unexpected_index_list") or []
+            failures.append(Failure(ch, list(idx)))
+    docs_index = None
+    if docs_dir is not None:
+        ctx.build_data_docs(site_names=[SITE_NAME])
+        docs_index = docs_dir / "index.html"
+    return GXOutcome(failures, stats, docs_index)
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        for p in write_suites():
+            print(p)
+    else:
+        print("usage: python -m junheng.defs.quality.gx_run --write   (regenerate expectations/suites/*.json)")
