@@ -1,9 +1,12 @@
 {#-
-  Per-year incremental models: in an incremental run with --vars '{"year": N}' read only year N;
-  without the var (first build, full refresh) read every year.
+  Per-year incremental models: in an incremental run with --vars '{"year": N}' read only year N, with
+  --vars '{"min_year": A, "max_year": B}' (one Dagster run over a range of year partitions) years A..B;
+  without the vars (first build, full refresh) read every year.
 -#}
 {% macro year_filter(column='year') -%}
-    {%- if is_incremental() and var('year', none) is not none -%}
+    {%- if is_incremental() and var('min_year', none) is not none -%}
+        {{ column }} between {{ var('min_year') | int }} and {{ var('max_year') | int }}
+    {%- elif is_incremental() and var('year', none) is not none -%}
         {{ column }} = {{ var('year') | int }}
     {%- else -%}
         true

@@ -12,17 +12,18 @@ with counties as (
 ),
 
 -- requirement rows resolved per county: national rows, replaced by a province's complete override row
+-- (empty cells are NULL; thresholds are read as text so that a seed file used as a unit-test fixture also works)
 req as (
     select
         c.year, c.county_code, n.item,
-        {{ cfg('r', 'part') }} as part,
-        {{ cfg('r', 'source') }} as source,
-        {{ cfg('r', 'field_1') }} as field_1,
-        {{ cfg('r', 'op_1') }} as op_1,
-        {{ cfg('r', 'threshold_1') }} as threshold_1,
-        {{ cfg('r', 'field_2') }} as field_2,
-        {{ cfg('r', 'op_2') }} as op_2,
-        {{ cfg('r', 'threshold_2') }} as threshold_2,
+        nullif({{ cfg('r', 'part') }}, '') as part,
+        nullif({{ cfg('r', 'source') }}, '') as source,
+        nullif({{ cfg('r', 'field_1') }}, '') as field_1,
+        nullif({{ cfg('r', 'op_1') }}, '') as op_1,
+        cast(nullif(cast({{ cfg('r', 'threshold_1') }} as varchar), '') as double) as threshold_1,
+        nullif({{ cfg('r', 'field_2') }}, '') as field_2,
+        nullif({{ cfg('r', 'op_2') }}, '') as op_2,
+        cast(nullif(cast({{ cfg('r', 'threshold_2') }} as varchar), '') as double) as threshold_2,
         {{ cfg('r', 'requirement_zh') }} || ' / ' || {{ cfg('r', 'requirement_en') }} as requirement
     from counties c
     join {{ ref('scorecard_requirements') }} n on n.province_code = '*'
