@@ -42,6 +42,7 @@ def build_suites(rules: dict[str, Rule]) -> dict[str, "object"]:
     gx = _gx()
     import great_expectations.expectations as gxe
 
+    gx.get_context(mode="ephemeral")  # suites need an active context
     checks = build_checks(rules)
     suites = {}
     for table in TABLES:
@@ -54,10 +55,12 @@ def build_suites(rules: dict[str, Rule]) -> dict[str, "object"]:
 
 def _expectation(gxe, ch: Check, rule: Rule):
     meta = {**ch.meta, "description_en": rule.text("en"), "description_zh": rule.text("zh")}
-    notes = f"**{ch.rule_id}** ({ch.severity}) field `{ch.field}`: expected {ch.expected}. {rule.text('en')}"
+    field = "(the row's field)" if (ch.field or "").startswith("@") else f"`{ch.field}`"
+    notes = (f"**{ch.rule_id}** ({ch.severity}), field {field}: expected {ch.expected}.\n\n"
+             f"{rule.text('en')}\n\n{rule.text('zh')}")
+    kw: dict = {"severity": ch.severity}  # GX 1.x expectation severity: warning | info
     if ch.kind == "not_null":
-        return gxe.ExpectColumnValuesToNotBeNull(column=ch.column, meta=meta, notes=notes)
-    kw = {}
+        return gxe.ExpectColumnValuesToNotBeNull(column=ch.column, meta=meta, notes=notes, **kw)
     if ch.min_value is not None:
         kw["min_value"] = ch.min_value
         kw["strict_min"] = ch.strict_min
