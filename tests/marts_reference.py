@@ -201,3 +201,67 @@ def compute(schools: list[dict]) -> Reference:
         ref.composite[(county, year, level)] = comp
         ref.basic_met[(county, year, level)] = None if comp is None else comp <= COMPOSITE_THRESHOLD[level]
     return ref
+
+
+# ---------------------------------------------------------------- spec §5 (what users also need)
+
+def change_per_year(points: list[tuple[int, float | None]]) -> dict[int, float | None]:
+    """Per year: difference to the previous year with data, divided by the years between them."""
+    out, prev = {}, None
+    for year, v in sorted(points):
+        if v is None:
+            out[year] = None
+            continue
+        out[year] = None if prev is None else (v - prev[1]) / (year - prev[0])
+        prev = (year, v)
+    return out
+
+
+def projected_year(points: list[tuple[int, float | None]], threshold: float) -> int | None:
+    """Least-squares line of the CV over the last five years with data (at least three): the first whole year
+    the line is at or below the threshold; None when it does not descend or the last CV is already within it."""
+    pts = [(y, c) for y, c in sorted(points) if c is not None][-5:]
+    if len(pts) < 3 or pts[-1][1] <= threshold:
+        return None
+    n = len(pts)
+    my = sum(y for y, _ in pts) / n
+    mc = sum(c for _, c in pts) / n
+    slope = sum((y - my) * (c - mc) for y, c in pts) / sum((y - my) ** 2 for y, _ in pts)
+    if slope >= 0:
+        return None
+    intercept = mc - slope * my
+    return math.ceil(round((threshold - intercept) / slope, 9))
+
+
+def cv_shares(pairs: list[tuple[float, float]], scale: float = 1) -> list[float | None]:
+    """Each school's share of the CV: (P_i/P)(x_i - X)^2 / sum_j (P_j/P)(x_j - X)^2, in input order."""
+    total_p = sum(p for _, p in pairs)
+    x = sum(r for r, _ in pairs) / total_p * scale
+    terms = [p / total_p * (r / p * scale - x) ** 2 for r, p in pairs]
+    s = sum(terms)
+    return [t / s if s else None for t in terms]
+
+
+def standard_gap(value_: float, standard: float, students: float, scale: float = 1) -> float:
+    """Physical units missing to reach the standard: (standard - value) x students (/100 per hundred)."""
+    return (standard - value_) * students / scale if value_ < standard else 0.0
+
+
+def theil(rows: list[tuple[float, float, str]]) -> tuple[float, float, float]:
+    """(T, T_between, T_within) over (resource, students, group) rows: T = sum (R_i/R) ln((R_i/R)/(P_i/P)),
+    a part with R_i = 0 contributing 0; between/within over the groups (T = T_between + sum_g (R_g/R) T_g)."""
+    def t(sub):
+        r_tot = sum(r for r, _ in sub)
+        p_tot = sum(p for _, p in sub)
+        return sum(r / r_tot * math.log((r / r_tot) / (p / p_tot)) for r, p in sub if r > 0) if r_tot > 0 else 0.0
+    total = t([(r, p) for r, p, _ in rows])
+    r_all = sum(r for r, _, _ in rows)
+    p_all = sum(p for _, p, _ in rows)
+    between = within = 0.0
+    for g in sorted({g for _, _, g in rows}):
+        sub = [(r, p) for r, p, gg in rows if gg == g]
+        r_g, p_g = sum(r for r, _ in sub), sum(p for _, p in sub)
+        if r_g > 0:
+            between += r_g / r_all * math.log((r_g / r_all) / (p_g / p_all))
+            within += r_g / r_all * t(sub)
+    return total, between, within

@@ -72,3 +72,27 @@ def test_scopes_and_units():
     assert ("6", 2024, "primary", "basic", "B6") not in ref.school_values  # private: not in the 2012 scope
     assert ref.cv[("340103", 2024, "primary", "quality", "Q6")].students == 200
     assert ref.cv[("340103", 2024, "primary", "basic", "B5")].schools == 0
+
+
+def test_trend_helpers():
+    from marts_reference import change_per_year, projected_year
+    pts = [(2017, 0.62), (2019, 0.58), (2020, 0.56), (2021, 0.54), (2022, 0.49)]
+    assert change_per_year([(2017, 10.0), (2019, 16.0), (2020, 17.0)]) == {2017: None, 2019: 3.0, 2020: 1.0}
+    assert projected_year(pts[:2], 0.5) is None  # fewer than three years with data
+    assert projected_year(pts[:3], 0.5) == 2023
+    assert projected_year(pts[:4], 0.5) == 2023
+    assert projected_year(pts, 0.5) is None  # already within
+    assert projected_year([(2020, 0.5), (2021, 0.52), (2022, 0.54)], 0.45) is None  # not descending
+
+
+def test_shares_gap_theil():
+    from marts_reference import cv_shares, standard_gap, theil
+    pairs = list(zip([279, 137, 935, 160, 402], [45, 37, 89, 76, 55]))
+    shares = cv_shares(pairs)
+    assert sum(shares) == pytest.approx(1.0)
+    assert max(range(5), key=lambda i: shares[i]) == 2  # 10.5 books per student is furthest from 6.33
+    assert standard_gap(1.754386, 2.3, 57, 100) == pytest.approx((2.3 - 1.754386) * 0.57)
+    rows = [(279, 45, "urban"), (137, 37, "rural"), (935, 89, "urban"), (160, 76, "town"), (0, 55, "rural")]
+    t, b, w = theil(rows)
+    assert t == pytest.approx(b + w)
+    assert theil([(10, 5, "urban"), (20, 10, "rural")]) == pytest.approx((0.0, 0.0, 0.0))

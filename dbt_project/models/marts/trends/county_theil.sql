@@ -1,16 +1,51 @@
 -- Theil-T per county, year, level, method and indicator (spec §5), student-weighted, over the method's scope:
--- T = sum (R_i/R) ln((R_i/R)/(P_i/P)) (a part with R_i = 0 contributes 0), decomposed into urban/town/rural
--- groups: T = T_between + sum_g (R_g/R) T_g. Group rows are in county_theil_group.
+-- T = sum (R_i/R) ln((R_i/R)/(P_i/P)) (a part with R_i = 0 contributes 0; so does an implausible negative one),
+-- decomposed into urban/town/rural groups: T_between + sum_g (R_g/R) T_g (equal to T when no resource is
+-- negative). Group rows are in county_theil_group.
+
+with v as (
+    select * from {{ ref('school_indicators') }}
+    where value is not null
+),
+
+tot as (
+    select *,
+        sum(resource) over w as r_all,
+        sum(students) over w as p_all
+    from v
+    window w as (partition by county_code, year, level, method, indicator)
+),
+
+direct as (
+    select
+        county_code, year, level, method, indicator,
+        count(*) as schools,
+        case when any_value(r_all) > 0 then
+            sum(case when resource > 0 then resource / r_all * ln((resource / r_all) / (students / p_all)) else 0 end
+                order by school_code)
+        end as theil_t
+    from tot
+    group by county_code, year, level, method, indicator
+),
+
+decomposed as (
+    select
+        county_code, year, level, method, indicator,
+        sum(between_term order by urban_rural) as theil_between,
+        sum(theil_t_group_contribution order by urban_rural) as theil_within
+    from {{ ref('county_theil_group') }}
+    group by county_code, year, level, method, indicator
+)
 
 select
-    cast(county_code as varchar) as county_code,
-    cast(year as integer) as year,
-    cast(level as varchar) as level,
-    cast(method as varchar) as method,
-    cast(indicator as varchar) as indicator,
-    cast(sum(schools) as integer) as schools,
-    cast(sum(theil_t_group_contribution) + sum(between_term) as double) as theil_t,
-    cast(sum(between_term) as double) as theil_between,
-    cast(sum(theil_t_group_contribution) as double) as theil_within
-from {{ ref('county_theil_group') }}
-group by county_code, year, level, method, indicator
+    cast(d.county_code as varchar) as county_code,
+    cast(d.year as integer) as year,
+    cast(d.level as varchar) as level,
+    cast(d.method as varchar) as method,
+    cast(d.indicator as varchar) as indicator,
+    cast(d.schools as integer) as schools,
+    cast(d.theil_t as double) as theil_t,
+    cast(x.theil_between as double) as theil_between,
+    cast(x.theil_within as double) as theil_within
+from direct d
+left join decomposed x using (county_code, year, level, method, indicator)
