@@ -1,13 +1,22 @@
 {#-
-  Per-year incremental models: in an incremental run with --vars '{"year": N}' read only year N, with
-  --vars '{"min_year": A, "max_year": B}' (one Dagster run over a range of year partitions) years A..B;
-  without the vars (first build, full refresh) read every year.
+  Per-year incremental models: in an incremental run read only the requested years, given either as
+  --vars '{"year": N}' or as a range --vars '{"min_year": A, "max_year": B}' (a Dagster backfill of several
+  partitions in one dbt invocation); without them (first build, full refresh) read every year.
+  delete+insert on unique_key year then replaces exactly the years built.
 -#}
-{% macro year_filter(column='year') -%}
-    {%- if is_incremental() and var('min_year', none) is not none -%}
-        {{ column }} between {{ var('min_year') | int }} and {{ var('max_year') | int }}
-    {%- elif is_incremental() and var('year', none) is not none -%}
+{% macro requested_years_condition(column='year') -%}
+    {%- if var('year', none) is not none -%}
         {{ column }} = {{ var('year') | int }}
+    {%- elif var('min_year', none) is not none or var('max_year', none) is not none -%}
+        {{ column }} between {{ var('min_year', var('max_year')) | int }} and {{ var('max_year', var('min_year')) | int }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro year_filter(column='year') -%}
+    {%- if is_incremental() -%}
+        {{ requested_years_condition(column) }}
     {%- else -%}
         true
     {%- endif -%}
