@@ -273,6 +273,15 @@ def write_report_fixture(path: Path) -> Path:
             in_province[r[0][:2]] = in_province.get(r[0][:2], 0) + 1
             _add(buf, "marts.county_progress_rank", [*r, k, in_province[r[0][:2]]])
     _flush(con, buf)
+    # The figures without flagged parts (issue 4): equal to the official ones except one planted slip,
+    # equipment value submitted in yuan instead of 10,000 yuan, in 通道 2022 (primary Q6 and B3).
+    con.execute("ALTER TABLE marts.county_indicator_cv ADD COLUMN cv_clean DOUBLE")
+    con.execute("ALTER TABLE marts.county_indicator_cv ADD COLUMN flagged_schools INTEGER DEFAULT 0")
+    con.execute("UPDATE marts.county_indicator_cv SET cv_clean = cv")
+    con.execute("""UPDATE marts.county_indicator_cv SET cv = 9.1, flagged_schools = 1
+                   WHERE county_code = '431230' AND year = 2022 AND level = 'primary' AND indicator IN ('Q6', 'B3')""")
+    con.execute("""UPDATE marts.indicator_trend SET cv = 9.1
+                   WHERE county_code = '431230' AND year = 2022 AND level = 'primary' AND indicator = 'Q6'""")
     con.execute("""INSERT INTO marts.county_standard_gap
         SELECT county_code, year, level, indicator, count(*), sum(gap), any_value(unit)
         FROM marts.school_standard_gap GROUP BY ALL""")

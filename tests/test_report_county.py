@@ -83,6 +83,17 @@ def test_trends_holders_gaps(ctx):
             assert re.fullmatch(r"\d{1,3}(,\d{3})*", g["gap"])
 
 
+def test_trend_chart_outlier_and_clean_series(ctx):
+    from junheng.reports.charts import _axis_top
+
+    # the planted 2022 slip (CV 9.1) does not set the axis; the CV without flagged parts is drawn
+    assert _axis_top([0.3, 0.35, 9.1, 0.32], [0.5, 0.45]) == pytest.approx(0.5 * 1.12)
+    assert _axis_top([0.3, 0.62], [0.5]) == pytest.approx(0.62 * 1.12)
+    charts = {c["code"]: c for c in ctx["charts"]}
+    assert charts["Q6"]["has_clean"] and not charts["Q1"]["has_clean"]
+    assert "<path" in charts["Q6"]["svg"]
+
+
 def test_theil_decomposition(ctx):
     assert len(ctx["theil"]) == 14
     for t in ctx["theil"]:

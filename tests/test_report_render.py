@@ -118,6 +118,8 @@ def test_county_report_in_chromium(warehouse, tmp_path):
         "trend": 1 + 8 * 2,
         "holders": 1 + 7 * 2,
         "failing": 2,
+        "failing-dist": 1 + 2,
+        "school-gaps": 2,
         "gaps": 1 + 7 * 2,
         "theil": 1 + 7 * 2,
     }.items():

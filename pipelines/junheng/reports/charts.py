@@ -91,10 +91,17 @@ def cv_trend_svg(
     series: dict[str, Sequence[tuple[int, float | None]]],
     thresholds: dict[str, float | None],
     level_names: dict[str, str],
+    clean: dict[str, Sequence[tuple[int, float | None]]] | None = None,
 ) -> str:
-    """One indicator: CV by year per level (solid), each level's threshold (dashed)."""
+    """One indicator: CV by year per level (solid), each level's threshold (dashed), and where flagged
+    submissions change it, the CV without them (dotted). A CV far above the rest (a slip in the data) is
+    drawn at the top edge with its value, so it does not flatten the other years."""
     _setup()
+    clean = clean or {}
     fig, ax = plt.subplots(figsize=(5.6, 2.9), dpi=100)
+    thr_vals = [t for t in thresholds.values() if t is not None]
+    ordinary = [c for pts in list(series.values()) + list(clean.values()) for _, c in pts if c is not None]
+    top = _axis_top(ordinary, thr_vals)
     years_all: list[int] = []
     for level, pts in series.items():
         pts = [(y, c) for y, c in pts if c is not None]
@@ -103,28 +110,47 @@ def cv_trend_svg(
         ys, cs = zip(*pts)
         years_all += ys
         color = LEVEL_COLORS.get(level, "#555")
-        ax.plot(ys, cs, marker="o", ms=3.5, lw=1.8, color=color, label=f"{level_names.get(level, level)}差异系数")
+        name = level_names.get(level, level)
+        shown = [min(c, top) for c in cs]
+        ax.plot(ys, shown, marker="o", ms=3.5, lw=1.8, color=color, label=f"{name}差异系数")
+        for y, c in pts:
+            if c > top:
+                ax.plot([y], [top], marker="^", ms=7, color=color, clip_on=False)
+                ax.annotate(f"{c:.2f}", (y, top), textcoords="offset points", xytext=(5, -4), fontsize=7.5,
+                            color=color)
+        cl = [(y, c) for y, c in clean.get(level, []) if c is not None]
+        if cl:
+            ax.plot([y for y, _ in cl], [min(c, top) for _, c in cl], lw=1.3, ls=":", marker=".", ms=3,
+                    color=color, alpha=0.85, label=f"{name}（剔除存疑数据）")
         thr = thresholds.get(level)
         if thr is not None:
-            ax.axhline(thr, color=color, lw=1.1, ls="--", alpha=0.8,
-                       label=f"{level_names.get(level, level)}标准（≤{thr:.2f}）")
-        ax.annotate(f"{cs[-1]:.3f}", (ys[-1], cs[-1]), textcoords="offset points",
-                    xytext=(4, -10) if level == "junior" else (4, 4),
-                    fontsize=8, color=color)
+            ax.axhline(thr, color=color, lw=1.1, ls="--", alpha=0.8, label=f"{name}标准（≤{thr:.2f}）")
+        if cs[-1] <= top:
+            ax.annotate(f"{cs[-1]:.3f}", (ys[-1], cs[-1]), textcoords="offset points",
+                        xytext=(4, -10) if level == "junior" else (4, 4), fontsize=8, color=color)
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("差异系数")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if years_all:
         ax.set_xlim(min(years_all) - 0.4, max(years_all) + 0.8)
-    top = max([c for pts in series.values() for _, c in pts if c is not None]
-              + [t for t in thresholds.values() if t is not None] + [0.1])
-    ax.set_ylim(0, top * 1.12)
+    ax.set_ylim(0, top * 1.08)
     ax.grid(True, axis="y", lw=0.4, alpha=0.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(fontsize=7.5, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.2)
+    ax.legend(fontsize=7, frameon=False, ncol=3 if clean else 4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.24 if clean else 0.2)
     return _to_svg(fig, title)
+
+
+def _axis_top(values: list[float], thresholds: list[float]) -> float:
+    """Top of the CV axis: the largest ordinary value (or threshold); values more than three times the
+    larger of the threshold and the median are outliers drawn at the edge."""
+    if not values:
+        return max(thresholds + [0.1]) * 1.12
+    med = sorted(values)[len(values) // 2]
+    limit = 3 * max(thresholds + [med])
+    kept = [v for v in values if v <= limit] or [limit]
+    return max(kept + thresholds + [0.1]) * 1.12
 
 
 def ranking_svg(title: str, names: Sequence[str], values: Sequence[float], xlabel: str,

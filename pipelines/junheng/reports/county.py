@@ -26,7 +26,8 @@ from junheng.reports.query import connect_read_only, default_warehouse, display_
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_OUT = Path("reports_out")
 TOP_SCHOOLS = 3  # schools listed per indicator as holding the county back
-SCHOOL_GAP_ROWS = 40  # per-school gap rows shown on the page (all in the workbook)
+SCHOOL_GAPS_PER_INDICATOR = 3  # largest per-school gaps shown on the page per level and indicator (all in the workbook)
+FAILING_ROWS = 30  # non-compliant schools listed on the page (all in the workbook)
 
 
 def _env() -> Environment:
@@ -131,6 +132,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
     trend_rows, trend_from_mart = D.trend(con, county_code, year)
     if not trend_from_mart:
         notes.append("趋势：仓库中没有趋势数据表，图中差异系数按各年度指标表绘制，未计算年均变化与预计达标年份。")
+    clean_series = D.clean_cv_series(con, county_code, year)
     charts, trend_table, series_rows = [], [], []
     for method, codes in (("quality", L.QUALITY), ("basic", ["composite"])):
         for code in codes:
@@ -156,8 +158,9 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
                 title = f"{code if code != 'composite' else '基本均衡'} {_ind_name(code)}"
                 summary = [f"{t['level_zh']} {t['cv']}（年均 {t['change']}，{_projection_phrase(t['projected'])}）"
                            for t in trend_table if t["code"] == code]
-                charts.append({"code": code, "title": title, "summary": summary,
-                               "svg": cv_trend_svg(title, series, thresholds, L.LEVELS)})
+                clean = {lv: clean_series[(lv, method, code)] for lv in series if (lv, method, code) in clean_series}
+                charts.append({"code": code, "title": title, "summary": summary, "has_clean": bool(clean),
+                               "svg": cv_trend_svg(title, series, thresholds, L.LEVELS, clean)})
 
     # ---- 4. who holds the county back
     school_values = D.school_quality_values(con, county_code, year)
@@ -202,6 +205,16 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
             "verdict": "待定" if r.get("compliant") is None else "未达标",
         })
     failing.sort(key=lambda f: (f["met"] if f["met"] is not None else 99, f["raw_lowest"] or 0))
+    failing_dist = []
+    for lv in levels:
+        lv_rows = [r for r in comp_rows if r.get("level") == lv]
+        if lv_rows:
+            failing_dist.append({
+                "level_zh": L.LEVELS[lv],
+                "by_met": [sum(1 for r in lv_rows if r.get("compliant") is not True and r.get("indicators_met") == k)
+                           for k in range(8)],
+                "compliant": sum(1 for r in lv_rows if r.get("compliant") is True),
+            })
 
     # ---- 5. gap to standard in physical units
     gap_totals, gap_schools, gap_from_mart = D.gaps(con, county_code, year, school_values)
@@ -247,8 +260,15 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
                                for g in L.URBAN_RURAL],
                 })
 
+    top_gaps, seen = [], {}
+    for g in school_gaps:  # already sorted by level, indicator, gap descending
+        k = (g["level_zh"], g["indicator"])
+        seen[k] = seen.get(k, 0) + 1
+        if seen[k] <= SCHOOL_GAPS_PER_INDICATOR:
+            top_gaps.append(g)
+
     return {
-        "theil": theil_rows, "has_theil": got is not None,
+        "theil": theil_rows, "top_school_gaps": top_gaps, "gaps_per_indicator": SCHOOL_GAPS_PER_INDICATOR, "has_theil": got is not None,
         "county_code": county_code, "county_name": county_name, "province_name": L.province_name(county_code),
         "year": year, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "basic": basic, "quality": quality, "indicators": L.INDICATORS, "BASIC": L.BASIC, "QUALITY": L.QUALITY,
@@ -257,7 +277,8 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
         "overall_from_mart": overall_from_mart,
         "charts": charts, "trend_table": trend_table, "series": series_rows, "trend_from_mart": trend_from_mart,
         "holders": holders, "has_shares": share_rows is not None, "failing": failing,
-        "gaps": gaps, "school_gaps": school_gaps, "school_gap_rows": SCHOOL_GAP_ROWS, "gap_from_mart": gap_from_mart,
+        "failing_rows": FAILING_ROWS, "failing_dist": failing_dist,
+        "gaps": gaps, "school_gaps": school_gaps, "gap_from_mart": gap_from_mart,
         "notes": notes,
     }
 

@@ -339,3 +339,23 @@ def theil(con, county_code: str, year: int) -> tuple[list[dict], list[dict]] | N
         rows(con, f"SELECT * FROM {TABLES['theil']} WHERE {where}", [county_code, year]),
         rows(con, f"SELECT * FROM {TABLES['theil_group']} WHERE {where}", [county_code, year]),
     )
+
+
+def clean_cv_series(con, county_code: str, year: int) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+    """CV by year without the school parts whose inputs carry a warning flag (issue 4), for the series where
+    that differs from the official CV in some year: {(level, method, indicator): [(year, cv_clean)]}."""
+    out: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    if has(con, "cv", "cv_clean"):
+        for r in rows(con, f"""SELECT level, method, indicator, year, cv, cv_clean FROM {TABLES['cv']}
+                                WHERE county_code = ? AND year <= ? ORDER BY year""", [county_code, year]):
+            out.setdefault((r["level"], r["method"], r["indicator"]), []).append((r["year"], r["cv"], r["cv_clean"]))
+    if has(con, "balance", "composite_cv_clean"):
+        for r in rows(con, f"""SELECT level, year, composite_cv AS cv, composite_cv_clean AS cv_clean
+                                FROM {TABLES['balance']} WHERE county_code = ? AND year <= ? ORDER BY year""",
+                      [county_code, year]):
+            out.setdefault((r["level"], "basic", "composite"), []).append((r["year"], r["cv"], r["cv_clean"]))
+    return {
+        k: [(y, c) for y, _, c in v]
+        for k, v in out.items()
+        if any(c is not None and (o is None or abs(o - c) > 1e-9) for _, o, c in v)
+    }
