@@ -19,7 +19,7 @@ from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind
 FLAG_COLUMNS = ["year", "county_code", "school_code", "rule_id", "severity", "field", "value", "expected", "detail"]
 FLAGS_DDL = """CREATE TABLE IF NOT EXISTS marts.submission_flags (
     year INTEGER NOT NULL,
-    county_code VARCHAR,
+    county_code VARCHAR NOT NULL,
     school_code VARCHAR,
     rule_id VARCHAR NOT NULL,
     severity VARCHAR NOT NULL,

@@ -148,7 +148,14 @@ def run_suites(
         bd = asset.add_batch_definition_whole_dataframe("whole")
         suite = ctx.suites.add(suites[table])
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_name}_{table}", data=bd, suite=suite))
-        res = vd.run(batch_parameters={"dataframe": df}, result_format={"result_format": "COMPLETE"}, run_id=run_id)
+        # row_id maps GX's failing rows back to the frame; the codes make Data Docs name the schools.
+        gdf = df.assign(row_id=range(len(df)))
+        id_cols = ["row_id"] + [c for c in ("county_code", "school_code", "field") if c in gdf.columns]
+        res = vd.run(
+            batch_parameters={"dataframe": gdf},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": id_cols},
+            run_id=run_id,
+        )
         stats[table] = {
             "rows": int(len(df)),
             "evaluated": res.statistics.get("evaluated_expectations"),
@@ -167,8 +174,9 @@ def run_suites(
                 continue
             if er.exception_info and er.exception_info.get("raised_exception"):
                 raise RuntimeError(f"GX failed on {table}.{ch.column}: {er.exception_info.get('exception_message')}")
-            idx = er.result.get("unexpected_index_list") or []
-            failures.append(Failure(ch, list(idx)))
+            rows = er.result.get("unexpected_index_list") or []
+            pos = [int(r["row_id"]) if isinstance(r, dict) else int(r) for r in rows]
+            failures.append(Failure(ch, list(df.index[pos])))
     docs_index = None
     if docs_dir is not None:
         ctx.build_data_docs(site_names=[SITE_NAME])
