@@ -6,6 +6,7 @@ tests/artifacts/ (gitignored). System packages: scripts/install_system_deps.sh.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -151,3 +152,26 @@ def test_province_report_in_chromium(warehouse, tmp_path):
     assert "芷江侗族自治县" in text and "排名" in text
     assert dom.external == []
     _image_is_not_blank(ARTIFACTS / "province_report_2024.png")
+
+
+@pytest.mark.skipif(not os.environ.get("JUNHENG_REPORT_WAREHOUSE"),
+                    reason="set JUNHENG_REPORT_WAREHOUSE to a warehouse built by `junheng run` to render it too")
+def test_real_warehouse_report_in_chromium(tmp_path):
+    import duckdb
+
+    wh = Path(os.environ["JUNHENG_REPORT_WAREHOUSE"])
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        year, county = con.execute(
+            "SELECT year, min(county_code) FROM marts.county_indicator_cv GROUP BY year ORDER BY year DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    html, _ = render_county_report(wh, county, year, tmp_path / "out")
+    dom = _render(html, ARTIFACTS / f"county_report_real_{county}_{year}.png", tmp_path)
+    for table in ("balance-basic", "balance-quality", "scorecard", "trend", "gaps"):
+        assert dom.ids.get(table) == "table", table
+    assert dom.ids.get("chart-Q1") == "figure" and dom.svg_paths_in.get("chart-Q1", 0) > 20
+    html, _ = render_province_report(wh, year, tmp_path / "out")
+    dom = _render(html, ARTIFACTS / f"province_report_real_{year}.png", tmp_path)
+    assert dom.ids.get("ranking") == "table"

@@ -744,7 +744,7 @@ def _province_code(province: str | None) -> str | None:
     if re.fullmatch(r"\d{2}(\d{4})?", p):
         return p[:2]
     for code, name in L.PROVINCES.items():
-        if p in (name, name.rstrip("省市"), name[:2]):
+        if p in (name, name.rstrip("省市"), name[:2]) or (len(p) >= 2 and name.startswith(p)):
             return code
     raise D.ReportError(f"无法识别的省份：{province!r}（请用两位代码如 43，或省名如 湖南省）")
 
