@@ -312,6 +312,7 @@ def test_flags_asset_replaces_year_and_recomputes_next(tmp_path, panel):
     md = mats[0].metadata
     docs = Path(md["gx_data_docs"].value)
     assert docs == published.parent / "docs" / "gx" / "2022" / "index.html" and docs.exists()
+    assert (published.parent / "docs" / "gx" / "index.html").exists()  # all years' sites, linked
     assert md["warnings"].value > 0
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
     assert set(checks) == {"school_plausibility", "county_return_plausibility"}

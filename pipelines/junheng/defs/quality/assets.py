@@ -35,6 +35,27 @@ def docs_root(resource_path: str | Path) -> Path:
     return published_path(resource_path).parent / "docs" / "gx"
 
 
+def write_docs_index(root: Path) -> Path:
+    """<root>/index.html: one link per year's GX Data Docs site (<root>/<year>/index.html)."""
+    years = sorted((p.name for p in root.iterdir() if p.is_dir() and p.name.isdigit() and (p / "index.html").exists()),
+                   reverse=True)
+    items = "\n".join(f'    <li><a href="{y}/index.html">{y}</a></li>' for y in years)
+    html = f"""<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>junheng 数据质量 / data quality (GX Data Docs)</title></head>
+<body>
+  <h1>数据质量校验结果 / Great Expectations Data Docs</h1>
+  <p>每个统计年度一个站点；规则见 expectations/rules.yml，标记见 marts.submission_flags。<br>
+     One site per statistical year; rules in expectations/rules.yml, flags in marts.submission_flags.</p>
+  <ul>
+{items}
+  </ul>
+</body></html>
+"""
+    out = root / "index.html"
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
 def write_year_flags(conn, year: int, docs_dir: Path | None = None) -> dict:
     """Recompute and replace the flags of `year` and, if loaded, of `year + 1` (its year-over-year baseline).
 
@@ -71,6 +92,8 @@ def write_year_flags(conn, year: int, docs_dir: Path | None = None) -> dict:
         raise
     for y, flags in results.items():
         summary[y]["by_rule"] = counts_by_rule(flags)
+    if docs_dir is not None and docs_dir.exists():
+        summary["docs_root_index"] = str(write_docs_index(docs_dir))
     return summary
 
 
@@ -100,7 +123,7 @@ def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     with warehouse.connect() as conn:
         summary = write_year_flags(conn, year, docs_dir=docs)
     s = summary[year]
-    if len(summary) > 1:
+    if (year + 1) in summary:
         context.log.info(f"recomputed the year-over-year flags of {year + 1}: {summary[year + 1]['rows']} rows")
     warn = sum(n for k, n in s["by_rule"].items() if k.startswith("warning:"))
     info = sum(n for k, n in s["by_rule"].items() if k.startswith("info:"))
@@ -116,6 +139,7 @@ def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     if s["docs_index"]:
         md["gx_data_docs"] = dg.MetadataValue.path(s["docs_index"])
         md["gx_data_docs_url"] = dg.MetadataValue.url(Path(s["docs_index"]).resolve().as_uri())
+        md["gx_data_docs_all_years"] = dg.MetadataValue.path(summary.get("docs_root_index", ""))
         context.log.info(f"GX Data Docs: {s['docs_index']}")
     return dg.MaterializeResult(metadata=md)
 
