@@ -27,6 +27,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_OUT = Path("reports_out")
 TOP_SCHOOLS = 3  # schools listed per indicator as holding the county back
 SCHOOL_GAPS_PER_INDICATOR = 3  # largest per-school gaps shown on the page per level and indicator (all in the workbook)
+CHART_COUNTIES = 20  # a province chart with more than twice this many counties shows the first and last ones
 FAILING_ROWS = 30  # non-compliant schools listed on the page (all in the workbook)
 
 
@@ -683,12 +684,12 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
         for r in D.rows(con, f"SELECT * FROM {D.TABLES['balance']} WHERE year = ?", [year]):
             bal[(r["county_code"], r["level"])] = r
     thresholds: dict[str, dict] = {}
+    verdicts = D.overall_verdicts(con, year, province)
     counties = []
     rank_key = ("province_rank", "progress_rank", "rank") if province else ("progress_rank", "rank")
     for r in sorted(ranked, key=lambda r: D.pick(r, *rank_key) or 0):
         code = r["county_code"]
-        cards = D.scorecard(con, code, year)
-        overall, _ = D.overall_verdict(con, code, year, cards)
+        overall = verdicts.get(code, "no_data")
         p = prev_by.get(code)
         levels = {}
         for lv in L.LEVELS:
@@ -710,7 +711,7 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
         rank = D.pick(r, *rank_key)
         prev_rank = D.pick(p, *rank_key) if p else None
         items_met = D.pick(r, "items_met")
-        items_total = D.pick(r, "items_total") or len(cards) or None
+        items_total = D.pick(r, "items_total")
         prev_met = D.pick(p, "items_met") if p else None
         counties.append({
             "rank": rank, "code": code, "name": names.get(code, code), "province": L.province_name(code),
@@ -722,9 +723,13 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
         })
     chart = None
     with_ratio = [c for c in counties if c["ratio"] is not None]
+    part = ""
+    if len(with_ratio) > 2 * CHART_COUNTIES:  # a national summary: the first and the last counties only
+        with_ratio = with_ratio[:CHART_COUNTIES] + with_ratio[-CHART_COUNTIES:]
+        part = f"（排名前 {CHART_COUNTIES} 位与后 {CHART_COUNTIES} 位）"
     if with_ratio:
         chart = ranking_svg(
-            f"{year}年各县资源配置差异系数与标准之比（均值，越低越均衡）",
+            f"{year}年各县资源配置差异系数与标准之比{part}（均值，越低越均衡）",
             [f"{c['rank']}. {c['name']}" for c in with_ratio], [c["ratio"] for c in with_ratio],
             "七项指标、两个学段差异系数 ÷ 标准 的平均值", reference=1.0,
         )

@@ -359,3 +359,21 @@ def clean_cv_series(con, county_code: str, year: int) -> dict[tuple[str, str, st
         for k, v in out.items()
         if any(c is not None and (o is None or abs(o - c) > 1e-9) for _, o, c in v)
     }
+
+
+def overall_verdicts(con, year: int, province: str | None) -> dict[str, str]:
+    """Overall 2017 verdict of every county of a year in one query (the verdict mart, else derived from the
+    scorecard as overall_verdict does)."""
+    prov = f"AND left(county_code, 2) = '{province}'" if province else ""
+    if has(con, "verdict", "county_code", "year", "verdict"):
+        got = dict(con.execute(
+            f"SELECT county_code, verdict FROM {TABLES['verdict']} WHERE year = ? {prov}", [year]).fetchall())
+        if got:
+            return {k: verdict(v) for k, v in got.items()}
+    if not has(con, "scorecard", "status"):
+        return {}
+    return dict(con.execute(
+        f"""SELECT county_code,
+                   CASE WHEN bool_or(status = 'not_met') THEN 'not_met'
+                        WHEN bool_or(status = 'no_data') THEN 'incomplete' ELSE 'met' END
+            FROM {TABLES['scorecard']} WHERE year = ? {prov} GROUP BY county_code""", [year]).fetchall())
