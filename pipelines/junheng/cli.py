@@ -53,6 +53,8 @@ def _print_report(report) -> None:
         print(f"未发布，仓库保持原样 / nothing published, the warehouse is unchanged: {report.warehouse}", file=out)
     if report.data_docs:
         print(f"数据质量文档 Data Docs: {report.data_docs}", file=out)
+    if report.log:
+        print(f"运行日志 run log (dbt, Dagster): {report.log}", file=out)
     print(f"用时 seconds: {report.seconds}", file=out)
 
 
@@ -63,7 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not data_dir.is_dir():
         print(f"数据目录不存在 / data directory not found: {data_dir}", file=sys.stderr)
         return 2
-    report = run(data_dir, Path(args.warehouse), args.year or None)
+    console = sys.stdout
+    report = run(data_dir, Path(args.warehouse), args.year or None, progress=lambda line: print(line, file=console, flush=True))
     _print_report(report)
     return report.exit_code
 
@@ -87,13 +90,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _passthrough(module: str, func: str):
-    def call(args: argparse.Namespace) -> int:
-        import importlib
-
-        return getattr(importlib.import_module(module), func)(args.rest)
-
-    return call
+# Subcommands whose own argv parsing lives with their code; `junheng NAME ...` hands them the rest as is.
+PASSTHROUGH = {
+    "generate": ("junheng.generate.cli", "main_generate", "生成样例或全国规模数据 / generate sample or national data"),
+    "query": ("junheng.reports.query", "main_query", "只读查询并导出 / read-only SQL, --csv / --xlsx export"),
+    "report": ("junheng.reports.county", "main_report", "县域或全省报告 / county or province report (HTML + XLSX)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,18 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", action="store_true", help="列出被拒绝年度的全部问题 / list every problem")
     p.set_defaults(func=cmd_runs)
 
-    for name, module, func, text in (
-        ("generate", "junheng.generate.cli", "main_generate", "生成样例或全国规模数据 / generate sample or national data"),
-        ("query", "junheng.reports.query", "main_query", "只读查询并导出 / read-only SQL, --csv / --xlsx export"),
-        ("report", "junheng.reports.county", "main_report", "县域或全省报告 / county or province report (HTML + XLSX)"),
-    ):
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_passthrough(module, func))
+    for name, (_, _, text) in PASSTHROUGH.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASSTHROUGH:
+        import importlib
+
+        module, func, _ = PASSTHROUGH[argv[0]]
+        return getattr(importlib.import_module(module), func)(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -25,19 +25,20 @@ PER_YEAR = dg.AssetSelection.assets(*[k for d in dbt_asset_defs if d.op.name == 
 TRENDS = dg.AssetSelection.assets(*[k for d in dbt_asset_defs if d.op.name == "dbt_trends" for k in d.keys])
 QUALITY = dg.AssetSelection.assets(*[k for a in quality_assets for k in a.keys])
 
-# One year, from files to per-year marts. Blocking checks on ingestion stop the rest of the run.
-year_load_job = dg.define_asset_job(
-    "year_load_job",
-    selection=INGESTION | QUALITY | PER_YEAR,
+# One year's files into raw tables, then its quality flags. A refused year stops here, untouched;
+# blocking checks on ingestion stop the flags. One run per year so each year is accepted on its own.
+year_ingest_job = dg.define_asset_job(
+    "year_ingest_job",
+    selection=INGESTION | QUALITY,
     partitions_def=years_partitions,
-    description="读取并入库一个年度，计算数据质量标记与当年指标 / load one year and build its per-year marts",
+    description="读取并校验一个年度的文件、入库、计算数据质量标记 / load one year and flag implausible values",
 )
-# The year after a reloaded one: its year-over-year flags and marts depend on the reloaded year.
-year_transform_job = dg.define_asset_job(
-    "year_transform_job",
-    selection=QUALITY | PER_YEAR,
+# Per-year marts for a range of years in one run (one dbt invocation).
+year_marts_job = dg.define_asset_job(
+    "year_marts_job",
+    selection=PER_YEAR,
     partitions_def=years_partitions,
-    description="重算一个年度的质量标记与当年指标（不重读文件）/ recompute one year's flags and marts without rereading files",
+    description="当年指标、差异系数、达标与评估表 / per-year indicators, CVs, verdicts and scorecard",
 )
 config_job = dg.define_asset_job("config_job", selection=SEEDS, description="阈值与方法常量（dbt seeds）/ thresholds")
 trends_job = dg.define_asset_job("trends_job", selection=TRENDS, description="多年趋势与排名 / multi-year trends")
@@ -48,7 +49,7 @@ def build_defs(warehouse_path: Path, data_dir: Path, extra: dg.Definitions | Non
     defs = dg.Definitions(
         assets=[*ingestion_assets, *quality_assets, *dbt_asset_defs],
         asset_checks=[*ingestion_checks, *quality_checks],
-        jobs=[year_load_job, year_transform_job, config_job, trends_job],
+        jobs=[year_ingest_job, year_marts_job, config_job, trends_job],
         resources={
             "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir)),
             "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR)),

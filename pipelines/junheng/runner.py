@@ -1,16 +1,17 @@
 """What `junheng run` (and the schedule and sensor) do: load years through the Dagster asset graph on a
 private copy of the warehouse, publish it atomically, and keep a record of the run.
 
-Order: thresholds (seeds) → per requested year: files → raw → flags → per-year marts (one Dagster run per
-year partition) → the year after each reloaded year: flags and marts again (year-over-year rules read the
-reloaded year) → trend marts → publish. A refused year is left as it was; the others are published. Any
-other failure publishes nothing.
+Order: thresholds (seeds) → per requested year, one Dagster run of its partition: files → raw tables →
+quality flags (which also recompute the year-over-year flags of the year after) → one run over the range
+of loaded years (and the year after each): per-year marts in a single dbt invocation → trend marts →
+publish. A refused year is left as it was; the others are published. Any other failure publishes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import redirect_stderr, redirect_stdout
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from junheng.lib import warehouse as wh
 from junheng.lib.ingest import available_years
@@ -33,11 +35,12 @@ class RunReport:
     loaded: list[int] = field(default_factory=list)
     refused: dict[int, list[dict]] = field(default_factory=dict)  # year → problems (file, row, column, message)
     failed: dict[str, str] = field(default_factory=dict)  # step → error
-    recomputed: list[int] = field(default_factory=list)  # years after a reloaded year
+    recomputed: list[int] = field(default_factory=list)  # years after a reloaded year: flags and marts rebuilt
     published: bool = False
     flags: dict[str, int] = field(default_factory=dict)  # severity → count over the loaded years
     data_docs: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    log: str | None = None  # dbt output and the Dagster event log of this run
 
     @property
     def exit_code(self) -> int:
@@ -46,6 +49,10 @@ class RunReport:
 
 def runs_log_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".runs.jsonl")
+
+
+def run_log_path(warehouse: Path, run_id: str) -> Path:
+    return warehouse.with_name(warehouse.name + ".logs") / f"{run_id}.log"
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> tuple[list[dict] | None, str]:
@@ -90,18 +97,25 @@ def run(
     with wh.connect(work) as conn:
         before = {y for (y,) in conn.execute("select distinct year from raw.census_schools").fetchall()}
     defs = build_defs(work, data_dir)
+    log_path = run_log_path(warehouse, report.run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    report.log = str(log_path)
     instance = instance or dg.DagsterInstance.ephemeral()
 
-    def execute(job: str, partition: str | None = None, step: str | None = None) -> dg.ExecuteInProcessResult:
+    def execute(job: str, partition: str | None = None, years: tuple[int, int] | None = None, step: str = "") -> dg.ExecuteInProcessResult:
         started = time.perf_counter()
-        result = defs.get_job_def(job).execute_in_process(
-            instance=instance,
-            partition_key=partition,
-            raise_on_error=False,
-            tags={"junheng/run_id": report.run_id},
-            # The console shows our progress lines and the summary; Dagster's event log keeps the detail.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
+        tags = {"junheng/run_id": report.run_id}
+        if years:  # one run over a range of year partitions
+            tags |= {ASSET_PARTITION_RANGE_START_TAG: str(years[0]), ASSET_PARTITION_RANGE_END_TAG: str(years[1])}
+        # The console shows progress lines and the summary; dbt's output and Dagster's log go to the run's log file.
+        with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
+            result = defs.get_job_def(job).execute_in_process(
+                instance=instance,
+                partition_key=partition,
+                raise_on_error=False,
+                tags=tags,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
         key = step or job
         report.seconds[key] = round(report.seconds.get(key, 0.0) + time.perf_counter() - started, 2)
         return result
@@ -111,11 +125,11 @@ def run(
         if not result.success:
             report.failed["config"] = _failure(result)[1]
         for year in report.requested if not report.failed else []:
-            progress(f"{year}: 读取与入库 / loading …")
-            result = execute("year_load_job", str(year), step="years")
+            progress(f"{year}: 读取、校验、入库、质量标记 / reading, validating, loading, flagging …")
+            result = execute("year_ingest_job", str(year), step="ingest")
             if result.success:
                 report.loaded.append(year)
-                progress(f"{year}: 已入库 / loaded")
+                progress(f"{year}: 已入库 / loaded ({_ingest_summary(result)})")
                 continue
             problems, message = _failure(result)
             if problems is not None:
@@ -125,14 +139,14 @@ def run(
                 report.failed[str(year)] = message
                 progress(f"{year}: 失败 / failed: {message.splitlines()[0] if message else ''}")
                 break
-        following = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
-        for year in following if not report.failed else []:
-            progress(f"{year}: 重算同比标记与指标 / recomputing after {year - 1} was reloaded")
-            result = execute("year_transform_job", str(year), step="years")
+        # The year after a reloaded one: its year-over-year flags (recomputed by the quality asset) feed its marts.
+        report.recomputed = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
+        for first, last in _ranges(sorted(set(report.loaded) | set(report.recomputed))) if not report.failed else []:
+            progress(f"{first}–{last}: 指标与评估（dbt）/ per-year marts …")
+            result = execute("year_marts_job", years=(first, last), step="marts")
             if not result.success:
-                report.failed[str(year)] = _failure(result)[1]
+                report.failed[f"marts {first}-{last}"] = _failure(result)[1]
                 break
-            report.recomputed.append(year)
         if report.loaded and not report.failed:
             progress("趋势与排名 / trends …")
             result = execute("trends_job", step="trends")
@@ -151,6 +165,26 @@ def run(
         report.seconds["total"] = round(time.perf_counter() - t0, 2)
         _record(report, warehouse)
     return report
+
+
+def _ranges(years: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of years: 2015..2018, 2020..2024. A gap (a refused year) is not rebuilt."""
+    out: list[tuple[int, int]] = []
+    for y in years:
+        if out and y == out[-1][1] + 1:
+            out[-1] = (out[-1][0], y)
+        else:
+            out.append((y, y))
+    return out
+
+
+def _ingest_summary(result: dg.ExecuteInProcessResult) -> str:
+    for mat in result.asset_materializations_for_node("raw_year_files"):
+        rows = mat.metadata.get("dagster/row_count")
+        files = mat.metadata.get("files")
+        if rows is not None and files is not None:
+            return f"{len(files.value)} 个文件 files, {rows.value} 所学校 schools"
+    return ""
 
 
 def _flag_counts(conn, years: list[int]) -> dict[str, int]:

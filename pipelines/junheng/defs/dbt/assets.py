@@ -1,7 +1,7 @@
 """The dbt project as Dagster assets: per-year models partitioned by year, trend models over all years.
 
-Per-year models (tag `per_year`) are incremental: a partition run passes `--vars {"year": Y}` and rebuilds
-only that year's rows. Trend models (tag `trend`) read the per-year marts of every year and are rebuilt
+Per-year models (tag `per_year`) are incremental: a run over years A..B passes
+`--vars {"min_year": A, "max_year": B}` and rebuilds only those years' rows. Trend models (tag `trend`) read the per-year marts of every year and are rebuilt
 whole; they are small (one row per county, year, level and indicator).
 """
 
@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
-from junheng.defs.partitions import partition_year, years_partitions
+from junheng.defs.partitions import years_partitions
 from junheng.defs.resources import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[4] / "dbt_project"
@@ -87,14 +87,17 @@ def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     select="tag:per_year",
     exclude="resource_type:seed tag:trend",
     partitions_def=years_partitions,
+    # A run over a range of years makes one dbt invocation (one parse) for all of them.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_per_year",
 )
 def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    year = partition_year(context)
+    years = context.partition_key_range
     _point_profile_at(warehouse)
+    dbt_vars = {"min_year": int(years.start), "max_year": int(years.end)}
     # Unit tests pin the formulas in CI (tests/test_dbt_project.py); a load runs models and data tests only.
-    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps({"year": year})]
+    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
     yield from dbt.cli(args, context=context).stream()
 
 

@@ -1,0 +1,182 @@
+"""`junheng run` end to end on real generated files of one county (祁门县, 2023–2024).
+
+Every mart value is checked against an independent plain-Python computation over the same files
+(tests/_census_reader.py reads them, tests/marts_reference.py applies the spec's formulas). Then the
+same warehouse is reloaded while an analyst holds it open, with one year refused, and a run is killed
+half-way: the published file must be consistent throughout.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import _census_reader
+import marts_reference
+from junheng.lib.schema import ENUMS
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTY = "341024"
+YEARS = (2023, 2024)
+
+
+def junheng(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "junheng.cli", *args], capture_output=True, text=True, **kw)
+
+
+def county_files(year: int) -> list[Path]:
+    return sorted((REPO / "data" / "census" / str(year)).glob(f"{COUNTY}_*"))
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    for year in YEARS:
+        for f in county_files(year):
+            dst = data / "census" / str(year) / f.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dst)
+    wh = root / "junheng.duckdb"
+    result = junheng("run", "--data-dir", str(data), "--warehouse", str(wh))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"data": data, "wh": wh, "stdout": result.stdout}
+
+
+def reference_schools(data: Path) -> list[dict]:
+    schools = []
+    for path in sorted((data / "census").glob("*/*")):
+        year = int(path.parent.name)
+        for rec in _census_reader.read(path):
+            for name in ("school_type", "ownership", "authority", "urban_rural"):
+                rec[name] = ENUMS[name][str(rec[name]).lower() if str(rec[name]).isascii() else rec[name]]
+            rec["year"] = year
+            schools.append(rec)
+    return schools
+
+
+def query(wh: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(wh), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_run_summary_names_years_and_published_file(e2e):
+    out = e2e["stdout"]
+    assert "已入库年度 loaded: 2023, 2024" in out
+    assert f"已发布仓库 published warehouse: {e2e['wh']}" in out
+
+
+def test_county_cvs_match_independent_computation_both_methods_and_levels(e2e):
+    ref = marts_reference.compute(reference_schools(e2e["data"]))
+    rows = query(e2e["wh"], "select county_code, year, level, method, indicator, county_value, cv, schools, students "
+                            "from marts.county_indicator_cv")
+    got = {r[:5]: r[5:] for r in rows}
+    assert set(got) == set(ref.cv)
+    assert {k[2] for k in got} == {"primary", "junior"} and {k[3] for k in got} == {"basic", "quality"}
+    for key, expected in ref.cv.items():
+        x, cv, n, p = got[key]
+        assert (n, p) == (expected.schools, expected.students), key
+        assert x == pytest.approx(expected.county_value, rel=1e-9), key
+        assert (cv is None and expected.cv is None) or cv == pytest.approx(expected.cv, rel=1e-9, abs=1e-12), key
+
+
+def test_composites_and_verdicts_match(e2e):
+    ref = marts_reference.compute(reference_schools(e2e["data"]))
+    rows = query(e2e["wh"], "select county_code, year, level, composite_cv, basic_met from marts.county_balance")
+    assert len(rows) == len(ref.composite) == 4
+    for county, year, level, composite, met in rows:
+        assert composite == pytest.approx(ref.composite[(county, year, level)], rel=1e-9)
+        assert met == ref.basic_met[(county, year, level)]
+
+
+def test_school_values_and_compliance_match(e2e):
+    ref = marts_reference.compute(reference_schools(e2e["data"]))
+    rows = query(e2e["wh"], "select school_code, year, level, method, indicator, value from marts.school_indicators")
+    got = {r[:5]: r[5] for r in rows}
+    assert set(got) == set(ref.school_values)
+    for key, v in ref.school_values.items():
+        assert (got[key] is None and v is None) or got[key] == pytest.approx(v, rel=1e-9), key
+    rows = query(e2e["wh"], "select school_code, year, level, indicators_met, compliant from marts.school_quality_compliance")
+    assert len(rows) == len(ref.compliance)
+    for code, year, level, met, compliant in rows:
+        expected = ref.compliance[(code, year, level)]
+        assert (met, compliant) == (expected.indicators_met, expected.compliant), (code, year, level)
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reload_while_reading_refused_year_and_rebuild_of_one_year_only(e2e, tmp_path):
+    data, wh = e2e["data"], e2e["wh"]
+    # A sentinel in a 2023 mart row: if the run rebuilt 2023's per-year rows, it would be gone.
+    with duckdb.connect(str(wh)) as conn:
+        conn.execute("update marts.county_balance set basic_schools = -1 where year = 2023 and level = 'primary'")
+    before_2023 = query(wh, "select * from marts.county_indicator_cv where year = 2023 order by all")
+    # 2024 resubmitted: one school's books doubled. 2022: a file with a bad cell, refused.
+    (src,) = [f for f in (data / "census" / "2024").iterdir()]
+    text = _census_reader.read(src)
+    target = next(r for r in text if r.get("books") and r["school_type"] in ("小学", "primary"))
+    rows = _census_reader.read_rows(src)
+    header_row = next(i for i, r in enumerate(rows) if r and any(str(c) in ("学校标识码", "school_code") for c in r if c))
+    code_col = next(i for i, c in enumerate(rows[header_row]) if str(c) in ("学校标识码", "school_code"))
+    books_col = next(i for i, c in enumerate(rows[header_row]) if str(c).startswith("图书") or c == "books")
+    for r in rows[header_row + 1:]:
+        if r[code_col] is not None and str(r[code_col]) == target["school_code"]:
+            r[books_col] = float(str(r[books_col]).replace(",", "")) * 2
+    src.unlink()
+    buf = io.StringIO()
+    csv.writer(buf).writerows([["" if c is None else c for c in r] for r in rows])
+    (data / "census" / "2024" / "resubmitted.csv").write_text(buf.getvalue(), encoding="utf-8")
+    bad = data / "census" / "2022" / "bad.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("school_code,school_name,county_code,school_type,ownership,authority,urban_rural,"
+                   "primary_students,junior_students\n3410240001,甲小学,341024,小学,公办,县级,城区,很多,0\n",
+                   encoding="utf-8")
+
+    reader = duckdb.connect(str(wh), read_only=True)  # an analyst holds the published file open
+    seen_before = reader.execute("select sum(cv) from marts.county_indicator_cv").fetchone()
+    result = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2022", "--year", "2024")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "census/2022/bad.csv, 第2行 row 2, 列 column “primary_students”" in result.stdout
+    # The reader was never blocked and still sees its consistent snapshot.
+    assert reader.execute("select sum(cv) from marts.county_indicator_cv").fetchone() == seen_before
+    reader.close()
+
+    assert query(wh, "select count(*) from raw.census_schools where year = 2022") == [(0,)]
+    books = query(wh, f"select books from raw.census_schools where year = 2024 and school_code = '{target['school_code']}'")
+    assert books == [(target["books"] * 2,)]
+    assert query(wh, "select basic_schools from marts.county_balance where year = 2023 and level = 'primary'") == [(-1,)]
+    assert query(wh, "select * from marts.county_indicator_cv where year = 2023 order by all") == before_2023
+    # Trend marts reflect the reloaded year.
+    trend = query(wh, "select t.cv, c.cv from marts.indicator_trend t join marts.county_indicator_cv c using "
+                      "(county_code, year, level, method, indicator) where year = 2024 and indicator = 'B5'")
+    assert trend and all(a == pytest.approx(b) for a, b in trend)
+    runs = junheng("runs", "--warehouse", str(wh), "--problems").stdout
+    assert "refused={'2022': 1}" in runs and "primary_students" in runs
+
+
+def test_killed_run_leaves_published_warehouse_unchanged(e2e):
+    data, wh = e2e["data"], e2e["wh"]
+    before = _file_sha(wh)
+    proc = subprocess.Popen([sys.executable, "-m", "junheng.cli", "run", "--data-dir", str(data), "--warehouse", str(wh)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    for line in proc.stdout:  # kill it once the first year is loaded into the private copy
+        if "已入库 / loaded" in line or time.time() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _file_sha(wh) == before
+    assert query(wh, "select count(distinct year) from raw.census_schools") == [(2,)]
