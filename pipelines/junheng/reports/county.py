@@ -88,6 +88,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
                        "raw_value": r.get("county_value"), "raw_cv": r.get("cv")}
                       for c, r in zip(L.BASIC, ind)],
             "composite": composite, "threshold": threshold, "verdict": D.verdict(met),
+            "composite_clean": b.get("composite_cv_clean"), "provisional": bool(b.get("basic_provisional")),
         })
 
         q_ind = [cv.get((lv, "quality", c), {}) for c in L.QUALITY]
@@ -103,6 +104,8 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
             "level": lv, "level_zh": L.LEVELS[lv],
             "schools": max((r.get("schools") or 0 for r in q_ind), default=0),
             "total_schools": max((r.get("total_schools") or 0 for r in q_ind), default=0) or None,
+            "students": max((r.get("students") or 0 for r in q_ind), default=0),
+            "total_students": max((r.get("total_students") or 0 for r in q_ind), default=0) or None,
             "cells": [{
                 "code": c, "value": L.fmt_value(c, r.get("county_value")), "standard": L.fmt_standard(c, std.get((lv, c))),
                 "cv": L.fmt_cv(r.get("cv")), "threshold": L.fmt_threshold(r.get("cv_threshold")),
