@@ -15,7 +15,6 @@ from junheng.reports.county import (
     main_report,
     province_context,
     render_county_report,
-    render_province_report,
 )
 from junheng.reports.query import connect_read_only
 from report_fixture import write_report_fixture

@@ -21,7 +21,7 @@ from junheng.lib.schema import RETURN_COLUMNS
 from junheng.reports import data as D
 from junheng.reports import labels as L
 from junheng.reports.charts import cv_trend_svg, ranking_svg
-from junheng.reports.query import connect_read_only, default_warehouse, display_width, neutralise
+from junheng.reports.query import connect_read_only, default_warehouse, neutralise
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_OUT = Path("reports_out")
