@@ -60,5 +60,6 @@ def test_unit_tests(dbt):
     assert "PASS=" in result.stdout and " ERROR=0" in result.stdout
     # every spec worked example is there
     for name in ("split_nine_year_school_books", "cv_five_primary_schools_books", "composite_is_mean_of_eight_cvs",
-                 "school_rule_six_of_seven_85_percent"):
+                 "school_rule_six_of_seven_85_percent", "indicator_units_scope_and_flags", "guarantee_items_g03_g04_g05",
+                 "trend_change_and_projected_crossing_year", "scorecard_province_overrides_and_two_part_items"):
         assert name in result.stdout
