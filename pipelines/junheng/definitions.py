@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from junheng.defs.dbt.assets import DBT_PROJECT_DIR, dbt_asset_defs, dbt_project
+from junheng.defs.dbt.assets import DBT_PROJECT_DIR, JunhengDbtCliResource, dbt_asset_defs, dbt_project
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
 from junheng.defs.partitions import years_partitions
 from junheng.defs.quality import quality_assets, quality_checks
@@ -44,15 +43,17 @@ config_job = dg.define_asset_job("config_job", selection=SEEDS, description="阈
 trends_job = dg.define_asset_job("trends_job", selection=TRENDS, description="多年趋势与排名 / multi-year trends")
 
 
-def build_defs(warehouse_path: Path, data_dir: Path, extra: dg.Definitions | None = None) -> dg.Definitions:
-    """The code location with its resources bound to one warehouse file and data directory."""
+def build_defs(
+    warehouse_path: Path, data_dir: Path, extra: dg.Definitions | None = None, years: str = ""
+) -> dg.Definitions:
+    """The code location with its resources bound to one warehouse file, data directory and year window."""
     defs = dg.Definitions(
         assets=[*ingestion_assets, *quality_assets, *dbt_asset_defs],
         asset_checks=[*ingestion_checks, *quality_checks],
         jobs=[year_ingest_job, year_marts_job, config_job, trends_job],
         resources={
-            "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir)),
-            "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR)),
+            "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir), years=years),
+            "dbt": JunhengDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR)),
         },
     )
     return dg.Definitions.merge(defs, extra) if extra else defs

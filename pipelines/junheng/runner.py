@@ -1,9 +1,9 @@
 """What `junheng run` (and the schedule and sensor) do: load years through the Dagster asset graph on a
 private copy of the warehouse, publish it atomically, and keep a record of the run.
 
-Order: thresholds (seeds) → per requested year, one Dagster run of its partition: files → raw tables →
-quality flags (which also recompute the year-over-year flags of the year after) → one run over the range
-of loaded years (and the year after each): per-year marts in a single dbt invocation → trend marts →
+Order: per requested year, one Dagster run of its partition: files → raw tables → quality flags (which
+also recompute the year-over-year flags of the year after) → thresholds (dbt seeds) → one run over the
+range of loaded years (and the year after each): per-year marts in a single dbt invocation → trend marts →
 publish. A refused year is left as it was; the others are published. Any other failure publishes nothing.
 """
 
@@ -121,9 +121,6 @@ def run(
         return result
 
     try:
-        result = execute("config_job", step="config")
-        if not result.success:
-            report.failed["config"] = _failure(result)[1]
         for year in report.requested if not report.failed else []:
             progress(f"{year}: 读取、校验、入库、质量标记 / reading, validating, loading, flagging …")
             result = execute("year_ingest_job", str(year), step="ingest")
@@ -141,7 +138,14 @@ def run(
                 break
         # The year after a reloaded one: its year-over-year flags (recomputed by the quality asset) feed its marts.
         report.recomputed = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
-        for first, last in _ranges(sorted(set(report.loaded) | set(report.recomputed))) if not report.failed else []:
+        built = sorted(set(report.loaded) | set(report.recomputed))
+        if built:
+            # Every dbt invocation of this run gets the same year window, so dbt parses the project once.
+            defs = build_defs(work, data_dir, years=f"{built[0]}-{built[-1]}")
+            result = execute("config_job", step="config")
+            if not result.success:
+                report.failed["config"] = _failure(result)[1]
+        for first, last in _ranges(built) if not report.failed else []:
             progress(f"{first}–{last}: 指标与评估（dbt）/ per-year marts …")
             result = execute("year_marts_job", years=(first, last), step="marts")
             if not result.success:
