@@ -216,14 +216,26 @@ def parts_frame(df: pd.DataFrame, level: str, rules: dict[str, Rule]) -> pd.Data
 
 
 def values_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Long: one row per school and measure; `offsection_value` is the value when the type lacks the section."""
-    long = df[list(ID_COLUMNS) + list(MEASURES)].melt(id_vars=list(ID_COLUMNS), var_name="field", value_name="value")
-    allowed = long["school_type"].map(lambda t: ALLOWED_SECTIONS.get(t, set(SECTION_NAMES)))
-    sec = long["field"].str.split("_", n=1).str[0]
-    foreign = pd.Series([s in SECTION_NAMES and s not in a for s, a in zip(sec, allowed)], index=long.index)
-    long["offsection_value"] = long["value"].where(foreign)
-    long = long[long["value"].notna()].reset_index(drop=True)
-    return _floatify(long)
+    """Long: one row per school and reported measure; `offsection_value` is the value when the type lacks the section."""
+    cols = list(MEASURES)
+    vals = df[cols].to_numpy(dtype="float64", na_value=np.nan)
+    foreign = np.zeros(vals.shape, dtype=bool)
+    stype = df["school_type"].astype(object)
+    for j, c in enumerate(cols):
+        sec = c.split("_", 1)[0]
+        if sec in SECTION_NAMES:
+            foreign[:, j] = ~stype.map(lambda t, s=sec: s in ALLOWED_SECTIONS.get(t, set(SECTION_NAMES))).to_numpy(bool)
+    r, k = np.nonzero(~np.isnan(vals))
+    v = vals[r, k]
+    out = pd.DataFrame({
+        "school_code": df["school_code"].to_numpy(object)[r],
+        "county_code": df["county_code"].to_numpy(object)[r],
+        "school_type": stype.to_numpy(object)[r],
+        "field": np.asarray(cols, dtype=object)[k],
+        "value": v,
+        "offsection_value": np.where(foreign[r, k], v, np.nan),
+    })
+    return out
 
 
 def subcounts_frame(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
