@@ -10,7 +10,6 @@ import dagster as dg
 
 from junheng.defs.dbt.assets import DBT_PROJECT_DIR, JunhengDbtCliResource, dbt_asset_defs, dbt_project
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
-from junheng.defs.partitions import years_partitions
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource
 
@@ -29,14 +28,12 @@ QUALITY = dg.AssetSelection.assets(*[k for a in quality_assets for k in a.keys])
 year_ingest_job = dg.define_asset_job(
     "year_ingest_job",
     selection=INGESTION | QUALITY,
-    partitions_def=years_partitions,
     description="读取并校验一个年度的文件、入库、计算数据质量标记 / load one year and flag implausible values",
 )
 # Per-year marts for a range of years in one run (one dbt invocation).
 year_marts_job = dg.define_asset_job(
     "year_marts_job",
     selection=PER_YEAR,
-    partitions_def=years_partitions,
     description="当年指标、差异系数、达标与评估表 / per-year indicators, CVs, verdicts and scorecard",
 )
 config_job = dg.define_asset_job("config_job", selection=SEEDS, description="阈值与方法常量（dbt seeds）/ thresholds")
