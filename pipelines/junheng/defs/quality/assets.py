@@ -139,7 +139,8 @@ def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     if s["docs_index"]:
         md["gx_data_docs"] = dg.MetadataValue.path(s["docs_index"])
         md["gx_data_docs_url"] = dg.MetadataValue.url(Path(s["docs_index"]).resolve().as_uri())
-        md["gx_data_docs_all_years"] = dg.MetadataValue.path(summary.get("docs_root_index", ""))
+        if summary.get("docs_root_index"):
+            md["gx_data_docs_all_years"] = dg.MetadataValue.path(summary["docs_root_index"])
         context.log.info(f"GX Data Docs: {s['docs_index']}")
     return dg.MaterializeResult(metadata=md)
 
