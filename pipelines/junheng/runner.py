@@ -40,6 +40,7 @@ class RunReport:
     flags: dict[str, int] = field(default_factory=dict)  # severity → count over the loaded years
     data_docs: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # Dagster step (op) → seconds, summed over the run
     log: str | None = None  # dbt output and the Dagster event log of this run
 
     @property
@@ -118,6 +119,11 @@ def run(
             )
         key = step or job
         report.seconds[key] = round(report.seconds.get(key, 0.0) + time.perf_counter() - started, 2)
+        for event in result.all_events:  # per-op time (ingest vs quality flags vs checks vs dbt) for benchmarks
+            if event.is_step_success or event.is_step_failure:
+                ms = getattr(event.event_specific_data, "duration_ms", None)
+                if ms is not None and event.step_key:
+                    report.steps[event.step_key] = round(report.steps.get(event.step_key, 0.0) + ms / 1000, 2)
         return result
 
     try:

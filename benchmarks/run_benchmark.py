@@ -1,0 +1,392 @@
+"""National-scale benchmark: the pipeline (`junheng run`) side by side with its lower bound (one DuckDB process).
+
+    .venv/bin/python benchmarks/run_benchmark.py --label before            # everything (long: tens of minutes)
+    .venv/bin/python benchmarks/run_benchmark.py --label x --only lower,county   # a subset of the scenarios
+
+Scenarios (see benchmarks/README.md):
+  full         all ten years through `junheng run` into a fresh warehouse
+  incremental  one new year (the last) into a warehouse that holds the nine years before it; the nine-year build is
+               timed too ("existing") but is not part of the comparison
+  lower        one python process using only duckdb: read the same CSV files, compute the 2012 and 2017 county CVs
+  county       one county, one year into a new warehouse, from command to published warehouse
+  fixed        the stack's fixed costs: python + dagster/dbt/GX imports, a dbt parse, an empty `dbt seed`
+
+Each command runs as a subprocess; a sampler thread walks its process tree with psutil every 0.2 s (the dbt
+subprocesses included) and keeps the largest single process's RSS (the "peak" figure) and the largest sum over the
+tree. CPU seconds are the children's rusage (user + sys), which is less sensitive to other load on the machine
+than wall time. The pipeline's per-stage seconds come from the run record (`<warehouse>.runs.jsonl`).
+
+Results: benchmarks/results/<date>-<label>.md and .json. Warehouses and logs go under --work (default /tmp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+DATA = BENCH / "national_data"
+RESULTS = BENCH / "results"
+PY = Path(sys.executable)
+JUNHENG = [str(PY), "-m", "junheng.cli"]
+YEARS = list(range(2015, 2025))
+ALL = ("lower", "full", "incremental", "county", "fixed")
+
+# Progress lines of `junheng run` (runner.py) that open a stage; the sampler attributes memory to the open stage.
+STAGE_MARKERS = (("reading, validating", "ingest"), ("per-year marts", "marts"), ("trends …", "trends"),
+                 ("已发布仓库", "publish"))
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now(dt.timezone.utc):%H:%M:%S}] {msg}", flush=True)
+
+
+def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO) -> dict:
+    """Run `cmd`, sample its process tree's memory; wall, CPU, peak RSS (largest process, whole tree), per stage."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True,
+                            bufsize=1)
+    state = {"stage": "start", "peak": 0, "peak_tree": 0, "peak_cmd": "", "stage_peak": {}, "lines": []}
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            total = 0
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                except psutil.Error:
+                    continue
+                total += rss
+                if rss > state["peak"]:
+                    state["peak"] = rss
+                    try:
+                        state["peak_cmd"] = " ".join(p.cmdline()[:4])[:160]
+                    except psutil.Error:
+                        pass
+                st = state["stage"]
+                state["stage_peak"][st] = max(state["stage_peak"].get(st, 0), rss)
+            state["peak_tree"] = max(state["peak_tree"], total)
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with out.open("w", encoding="utf-8") as fh:
+        for line in proc.stdout:
+            fh.write(line)
+            state["lines"].append(line.rstrip("\n"))
+            for marker, stage in STAGE_MARKERS:
+                if marker in line:
+                    state["stage"] = stage
+    code = proc.wait()
+    wall = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cmd": " ".join(cmd),
+        "exit_code": code,
+        "wall_s": round(wall, 2),
+        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
+        "peak_rss_mb": round(state["peak"] / 2**20),
+        "peak_rss_process": state["peak_cmd"],
+        "peak_tree_mb": round(state["peak_tree"] / 2**20),
+        "stage_peak_rss_mb": {k: round(v / 2**20) for k, v in state["stage_peak"].items()},
+        "output_tail": state["lines"][-12:],
+        "load_avg_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def last_run_record(warehouse: Path) -> dict:
+    lines = warehouse.with_name(warehouse.name + ".runs.jsonl").read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[-1])
+
+
+def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str) -> dict:
+    cmd = [*JUNHENG, "run", "--data-dir", str(data), "--warehouse", str(warehouse)]
+    for y in years or []:
+        cmd += ["--year", str(y)]
+    # PYTHONPATH: the code of this checkout (a worktree of an older commit benchmarks that commit), not the
+    # editable install's.
+    env = {**os.environ, "JUNHENG_GX_DOCS_DIR": str(work / f"{name}.gx_docs"), "PYTHONPATH": str(REPO / "pipelines")}
+    log(f"{name}: {' '.join(cmd[2:])}")
+    m = measure(cmd, work / f"{name}.out", env=env)
+    rec = last_run_record(warehouse)
+    m["seconds"] = rec.get("seconds", {})
+    m["steps"] = rec.get("steps", {})
+    m["loaded"] = rec.get("loaded", [])
+    m["published"] = rec.get("published")
+    m["failed"] = rec.get("failed", {})
+    log(f"{name}: exit {m['exit_code']}, {m['wall_s']} s, peak {m['peak_rss_mb']} MB ({m['peak_rss_process']}), "
+        f"stages {m['seconds']}")
+    return m
+
+
+def derive_existing(full: Path, existing: Path, year: int) -> None:
+    """The warehouse as it was before `year` arrived: the full one with that year's rows deleted from every table
+    that has a year column (raw, flags, per-year marts). Trend tables keep stale rows; the run rebuilds them whole."""
+    import duckdb
+
+    shutil.copyfile(full, existing)
+    con = duckdb.connect(str(existing))
+    tables = con.execute(
+        "select t.table_schema, t.table_name from information_schema.tables t join information_schema.columns c "
+        "using (table_catalog, table_schema, table_name) where t.table_type = 'BASE TABLE' and c.column_name = 'year'"
+    ).fetchall()
+    for schema, table in tables:
+        con.execute(f'delete from "{schema}"."{table}" where year = ?', [year])
+    con.execute("checkpoint")
+    con.close()
+
+
+def census_rows(data: Path, years: list[int]) -> int:
+    n = 0
+    for y in years:
+        for f in sorted((data / "census" / str(y)).glob("*.csv")):
+            with f.open("rb") as fh:
+                n += sum(1 for _ in fh) - 1
+    return n
+
+
+def one_county(data: Path, out: Path, year: int = 2024) -> tuple[str, int]:
+    """A data directory with one county's census rows and county return of one year (same header, same bytes)."""
+    shutil.rmtree(out, ignore_errors=True)
+    src = sorted((data / "census" / str(year)).glob("*.csv"))[0]
+    with src.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    col = header.index("县级行政区划代码")
+    county = body[0][col]
+    (out / "census" / str(year)).mkdir(parents=True)
+    with (out / "census" / str(year) / src.name).open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        kept = [r for r in body if r[col] == county]
+        w.writerows(kept)
+    ret = data / "county_returns" / str(year) / "county_returns.csv"
+    if ret.exists():
+        with ret.open(encoding="utf-8", newline="") as fh:
+            rrows = list(csv.reader(fh))
+        (out / "county_returns" / str(year)).mkdir(parents=True)
+        with (out / "county_returns" / str(year) / ret.name).open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(rrows[0])
+            w.writerows(r for r in rrows[1:] if r[0] == county)
+    return county, len(kept)
+
+
+def compare_cvs(warehouse: Path, lb_parquet: Path) -> dict:
+    """The pipeline's official CVs against the lower bound's: rows on both sides and the largest difference."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    q = f"""
+        with p as (select year, county_code, level, method, indicator, cv from marts.county_indicator_cv
+                   where schools > 0),
+             l as (select * from read_parquet('{lb_parquet}'))
+        select (select count(*) from p), (select count(*) from l),
+               count(*) filter (where p.cv is not null or l.cv is not null),
+               max(abs(p.cv - l.cv)), count(*) filter (where (p.cv is null) <> (l.cv is null))
+        from p full join l using (year, county_code, level, method, indicator)
+    """
+    a, b, both, maxdiff, null_mismatch = con.execute(q).fetchone()
+    con.close()
+    return {"pipeline_rows": a, "lower_bound_rows": b, "compared": both, "max_abs_cv_diff": maxdiff,
+            "null_mismatch": null_mismatch}
+
+
+def fixed_costs(work: Path) -> dict:
+    """Start-up and framework costs that a one-county load pays whatever its size."""
+    out: dict = {}
+    probes = {
+        "python_start": "pass",
+        "import_duckdb_polars": "import duckdb, polars",
+        "import_dagster": "import dagster",
+        "import_dbt": "import dbt.cli.main",
+        "import_great_expectations": "import great_expectations",
+        "import_junheng_definitions": "import junheng.definitions",
+    }
+    for name, code in probes.items():
+        t0 = time.perf_counter()
+        subprocess.run([str(PY), "-c", code], check=True, capture_output=True, cwd=REPO)
+        out[name] = round(time.perf_counter() - t0, 2)
+    dbt = PY.parent / "dbt"
+    wh = work / "fixed.duckdb"
+    env = {**os.environ, "JUNHENG_WAREHOUSE": str(wh), "DBT_TARGET_PATH": str(work / "fixed_target")}
+    t0 = time.perf_counter()
+    subprocess.run([str(dbt), "parse", "--no-partial-parse", "--project-dir", "dbt_project", "--profiles-dir",
+                    "dbt_project"], cwd=REPO, env=env, capture_output=True, check=False)
+    out["dbt_parse_full"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    subprocess.run([str(dbt), "seed", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+                   cwd=REPO, env=env, capture_output=True, check=False)
+    out["dbt_seed_invocation"] = round(time.perf_counter() - t0, 2)
+    shutil.rmtree(work / "fixed_target", ignore_errors=True)
+    return out
+
+
+def fmt_rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds else "–"
+
+
+def write_results(res: dict, label: str) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"{res['date']}-{label}"
+    stem.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    s = res["scenarios"]
+    lb = s.get("lower")
+    lines = [f"# Benchmark `{label}` — {res['started']}", "",
+             f"git `{res['git']}`; {res['machine']}; data {res['data']} ({res['rows_total']:,} census rows, "
+             f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
+             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | wall / lower bound |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in ("lower", "full", "existing", "incremental", "county"):
+        m = s.get(name)
+        if not m:
+            continue
+        ratio = f"{m['wall_s'] / lb['wall_s']:.1f}x" if lb and name in ("full", "incremental") else ""
+        lines.append(f"| {name} | {m['wall_s']} | {m['cpu_s']} | {m['peak_rss_mb']:,} | {m['peak_tree_mb']:,} | "
+                     f"{m.get('rows', 0):,} | {fmt_rate(m.get('rows', 0), m['wall_s'])} | {ratio} |")
+    if "full" in s and "incremental" in s:
+        lines += ["", f"Incremental / full rebuild: {s['incremental']['wall_s'] / s['full']['wall_s']:.2f} "
+                      f"(target < 0.33)."]
+    for name in ("full", "incremental", "county"):
+        m = s.get(name)
+        if not m or not m.get("seconds"):
+            continue
+        lines += ["", f"## {name}: per stage", "", "| stage | seconds | rows/s | peak RSS MB |", "|---|---:|---:|---:|"]
+        for st, sec in m["seconds"].items():
+            peak = m["stage_peak_rss_mb"].get(st, "")
+            lines.append(f"| {st} | {sec} | {fmt_rate(m.get('rows', 0), sec)} | {peak} |")
+        if m.get("steps"):
+            lines += ["", "Dagster steps (seconds, summed over the years): " + ", ".join(
+                f"`{k}` {v}" for k, v in sorted(m["steps"].items(), key=lambda kv: -kv[1]))]
+        lines += ["", f"Largest process: `{m['peak_rss_process']}`."]
+    if res.get("cv_check"):
+        c = res["cv_check"]
+        lines += ["", "## Same answer?", "",
+                  f"Pipeline `marts.county_indicator_cv` (official CVs) vs lower bound: {c['pipeline_rows']:,} / "
+                  f"{c['lower_bound_rows']:,} rows, largest |ΔCV| {c['max_abs_cv_diff']}, null mismatches "
+                  f"{c['null_mismatch']}."]
+    if res.get("fixed"):
+        lines += ["", "## Fixed costs (seconds)", "", "| probe | seconds |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in res["fixed"].items()]
+    if s.get("county"):
+        c = s["county"]
+        lines += ["", f"One county ({c.get('county')}, {c.get('rows')} schools, 2024) into a new warehouse: "
+                      f"{c['wall_s']} s from command to published warehouse (target < 30 s)."]
+    md = stem.with_suffix(".md")
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return md
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--label", required=True)
+    ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/junheng_bench"))
+    ap.add_argument("--keep", action="store_true", help="keep the warehouses under --work")
+    ap.add_argument("--existing", choices=("derive", "build"), default="derive",
+                    help="incremental: derive the nine-year warehouse from the full one (default) or build it")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    work = args.work / args.label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    if not (DATA / "census" / str(YEARS[-1])).is_dir():
+        log(f"generating the national census into {DATA} …")
+        subprocess.run([*JUNHENG, "generate", "--scale", "national", "--out", str(DATA)], check=True, cwd=REPO)
+    rows = {y: census_rows(DATA, [y]) for y in YEARS}
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipelines", "dbt_project", "expectations"],
+                           capture_output=True, text=True, cwd=REPO).stdout.strip()
+    res: dict = {
+        "label": args.label,
+        "date": dt.date.today().isoformat(),
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git + ("+dirty" if dirty else ""),
+        "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB, {platform.python_version()}",
+        "data": str(DATA.relative_to(REPO)),
+        "rows_total": sum(rows.values()),
+        "rows_per_year": rows,
+        "load_avg_start": [round(x, 1) for x in os.getloadavg()],
+        "scenarios": {},
+    }
+    s = res["scenarios"]
+
+    def save() -> None:
+        log(f"results: {write_results(res, args.label)}")
+
+    if "lower" in only:
+        log("lower bound: one DuckDB process …")
+        m = measure([str(PY), str(BENCH / "lower_bound.py"), str(DATA), "--out", str(work / "lower_bound_cvs.parquet")],
+                    work / "lower.out")
+        m["rows"] = res["rows_total"]
+        m["result"] = json.loads(m["output_tail"][-1]) if m["exit_code"] == 0 else None
+        s["lower"] = m
+        log(f"lower bound: {m['wall_s']} s, peak {m['peak_rss_mb']} MB")
+        save()
+    if "county" in only:
+        county, n = one_county(DATA, work / "one_county")
+        m = junheng_run(work / "one_county", work / "county.duckdb", None, work, "county")
+        m.update(county=county, rows=n)
+        s["county"] = m
+        save()
+    if "full" in only:
+        m = junheng_run(DATA, work / "full.duckdb", None, work, "full")
+        m["rows"] = res["rows_total"]
+        s["full"] = m
+        if "lower" in only and (work / "full.duckdb").exists():
+            res["cv_check"] = compare_cvs(work / "full.duckdb", work / "lower_bound_cvs.parquet")
+            log(f"same answer? {res['cv_check']}")
+        save()
+    if "incremental" in only:
+        existing = work / "incremental.duckdb"
+        if (work / "full.duckdb").exists() and args.existing == "derive":
+            log(f"incremental: the full warehouse without {YEARS[-1]} as the existing warehouse …")
+            derive_existing(work / "full.duckdb", existing, YEARS[-1])
+        else:
+            m = junheng_run(DATA, existing, YEARS[:-1], work, "existing")
+            m["rows"] = sum(rows[y] for y in YEARS[:-1])
+            s["existing"] = m
+        m = junheng_run(DATA, existing, YEARS[-1:], work, "incremental")
+        m["rows"] = rows[YEARS[-1]]
+        s["incremental"] = m
+        if not args.keep:
+            existing.unlink(missing_ok=True)
+        save()
+    if not args.keep:
+        (work / "full.duckdb").unlink(missing_ok=True)
+    if "fixed" in only:
+        log("fixed costs …")
+        res["fixed"] = fixed_costs(work)
+        save()
+    res["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    md = write_results(res, args.label)
+    print(md.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
