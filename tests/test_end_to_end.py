@@ -1,4 +1,4 @@
-"""`junheng run` end to end on real generated files of one county (祁门县, 2023–2024).
+"""`junheng run` end to end on real generated files of one county (常山县, 2023–2024, with planted slips).
 
 Every mart value is checked against an independent plain-Python computation over the same files
 (tests/_census_reader.py reads them, tests/marts_reference.py applies the spec's formulas). Then the
@@ -27,7 +27,7 @@ import marts_reference
 from junheng.lib.schema import ENUMS
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTY = "341024"
+COUNTY = "330822"
 YEARS = (2023, 2024)
 
 
@@ -112,6 +112,26 @@ def test_school_values_and_compliance_match(e2e):
     for code, year, level, met, compliant in rows:
         expected = ref.compliance[(code, year, level)]
         assert (met, compliant) == (expected.indicators_met, expected.compliant), (code, year, level)
+
+
+def test_flags_do_not_change_official_figures(e2e):
+    """The county's planted slips are flagged; official CVs (checked above against the reference over every
+    school as submitted) stay as they are, and the clean figures leave the flagged school parts out."""
+    slips = [r for r in csv.DictReader((REPO / "data" / "answer_key.csv").open(encoding="utf-8"))
+             if r["county_code"] == COUNTY and int(r["year"]) in YEARS]
+    assert slips
+    flagged = {(code, year) for code, year in query(
+        e2e["wh"], "select distinct school_code, year from marts.submission_flags where severity = 'warning'")}
+    assert {(r["school_code"], int(r["year"])) for r in slips} <= flagged
+    rows = query(e2e["wh"], "select cv, cv_clean, flagged_schools, provisional from marts.county_indicator_cv "
+                            "where flagged_schools > 0")
+    assert rows and any(cv != clean for cv, clean, _, _ in rows)
+    # The official CV of every flagged indicator is the one computed over every school as submitted.
+    ref = marts_reference.compute(reference_schools(e2e["data"]))
+    official = query(e2e["wh"], "select county_code, year, level, method, indicator, cv from marts.county_indicator_cv "
+                                "where flagged_schools > 0")
+    for *key, cv in official:
+        assert cv == pytest.approx(ref.cv[tuple(key)].cv, rel=1e-9)
 
 
 def _file_sha(path: Path) -> str:
