@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from junheng.defs.dbt.assets import DBT_PROJECT_DIR, JunhengDbtCliResource, dbt_asset_defs, dbt_project
+from junheng.defs.dbt.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, JunhengDbtCliResource, dbt_asset_defs, dbt_project
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource
@@ -50,7 +50,9 @@ def build_defs(
         jobs=[year_ingest_job, year_marts_job, config_job, trends_job],
         resources={
             "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir), years=years),
-            "dbt": JunhengDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR)),
+            "dbt": JunhengDbtCliResource(
+                project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE
+            ),
         },
     )
     return dg.Definitions.merge(defs, extra) if extra else defs

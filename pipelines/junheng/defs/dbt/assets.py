@@ -12,6 +12,8 @@ to the next, so only the first parses the whole project.
 import json
 import os
 import shutil
+import subprocess
+import sys
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -28,6 +30,8 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[4] / "dbt_project"
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# dbt is installed beside this interpreter (the project's venv), which need not be on PATH.
+DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
 
 
 def _manifest_stale() -> bool:
@@ -42,8 +46,11 @@ def _manifest_stale() -> bool:
 def ensure_manifest() -> Path:
     """Parse the project when its manifest is missing (a fresh clone) or older than any project file."""
     if _manifest_stale():
-        os.environ.setdefault("JUNHENG_WAREHOUSE", str(DBT_PROJECT_DIR / "target" / "parse.duckdb"))
-        dbt_project.preparer.prepare(dbt_project)
+        env = {**os.environ, "JUNHENG_WAREHOUSE": os.environ.get("JUNHENG_WAREHOUSE", str(DBT_PROJECT_DIR / "target" / "parse.duckdb"))}
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR, env=env, check=True,
+        )
     return dbt_project.manifest_path
 
 
