@@ -78,8 +78,6 @@ def run(
     progress: Callable[[str], None] = print,
     instance: dg.DagsterInstance | None = None,
 ) -> RunReport:
-    from junheng.definitions import build_defs  # imports the dbt manifest: keep `junheng --help` fast
-
     data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
@@ -92,6 +90,8 @@ def run(
         report.failed["years"] = f"{data_dir}/census/ 下没有任何年度文件夹 / no year folders under census/"
         _record(report, warehouse)
         return report
+
+    from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
 
     t0 = time.perf_counter()
     work = wh.begin_build(warehouse)

@@ -1,0 +1,30 @@
+"""`junheng` exit codes (spec §4): 2 for wrong usage, 1 when nothing could be loaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def junheng(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "junheng.cli", *args], capture_output=True, text=True)
+
+
+def test_usage_errors_exit_2(tmp_path: Path):
+    assert junheng().returncode == 2
+    assert junheng("frobnicate").returncode == 2
+    bad_year = junheng("run", "--year", "24")
+    assert bad_year.returncode == 2 and "四位数字" in bad_year.stderr
+    missing = junheng("run", "--data-dir", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_no_years_found_exits_1_and_is_recorded(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    wh = tmp_path / "wh.duckdb"
+    result = junheng("run", "--data-dir", str(tmp_path / "data"), "--warehouse", str(wh))
+    assert result.returncode == 1
+    assert "no year folders" in result.stdout and not wh.exists()
+    runs = junheng("runs", "--warehouse", str(wh))
+    assert runs.returncode == 0 and "published=False" in runs.stdout
