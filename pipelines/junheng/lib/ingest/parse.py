@@ -72,15 +72,20 @@ class ParsedFile:
 
 def _find_header(grid: Grid, ds: Dataset) -> tuple[int, list[str | None]] | None:
     lookup = ds.header_lookup()
-    for pos, (_, cells) in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
+    for pos, (_, cells) in enumerate(grid.head(HEADER_SEARCH_ROWS)):
         mapped = [lookup.get(normalise_header(c)) if c else None for c in cells]
         if all(name in mapped for name in ds.identity):
             return pos, mapped
     return None
 
 
-def _is_total_line(cells: list[str]) -> bool:
-    return any(c.startswith(schema.TOTAL_LINE_MARKERS) for c in cells[:4] if c)
+def _body(grid: Grid, header_pos: int) -> pl.DataFrame:
+    """The rows below the header that hold any cell and are not a total line (合计 / 总计 in the first four cells)."""
+    cells = [c for c in grid.cells.columns if c != "row"]
+    total = pl.any_horizontal(
+        [pl.col(c).str.starts_with(m) for c in cells[:4] for m in schema.TOTAL_LINE_MARKERS]
+    )
+    return grid.cells.slice(header_pos + 1).filter(pl.any_horizontal(pl.col(cells) != "") & ~total)
 
 
 def parse_grid(grid: Grid, ds: Dataset, year: int) -> ParsedFile:
@@ -93,7 +98,7 @@ def parse_grid(grid: Grid, ds: Dataset, year: int) -> ParsedFile:
         )
         return out
     header_pos, mapped = found
-    header_row, header_cells = grid.rows[header_pos]
+    header_row, header_cells = grid.head(header_pos + 1)[header_pos]
 
     # Columns: contract columns by position; duplicates are an error; unknown headers are extras.
     positions: dict[str, int] = {}
@@ -111,20 +116,15 @@ def parse_grid(grid: Grid, ds: Dataset, year: int) -> ParsedFile:
         positions[name] = idx
     out.extra_columns = list(extras)
 
-    body = [
-        (row, cells)
-        for row, cells in grid.rows[header_pos + 1 :]
-        if any(cells) and not _is_total_line(cells)
-    ]
+    body = _body(grid, header_pos)
     header_text = {name: header_cells[idx] for name, idx in positions.items()}
 
-    def cells_of(idx: int) -> list[str]:
-        return [cells[idx] if idx < len(cells) else "" for _, cells in body]
+    def cells_of(idx: int) -> pl.Series:
+        return body[f"c{idx}"]
 
-    data = {"source_row": [row for row, _ in body]}
-    for name, idx in positions.items():
-        data[name] = cells_of(idx)
-    raw = pl.DataFrame(data, schema={"source_row": pl.Int32, **{n: pl.String for n in positions}})
+    raw = body.select(
+        pl.col("row").cast(pl.Int32).alias("source_row"), *[pl.col(f"c{idx}").alias(n) for n, idx in positions.items()]
+    )
 
     # Required columns (senior_students only where a school has a senior section).
     required = list(ds.required)
@@ -159,7 +159,7 @@ def parse_grid(grid: Grid, ds: Dataset, year: int) -> ParsedFile:
         typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias("urban_rural_code"))
     typed = typed.with_columns(pl.lit(year, dtype=pl.Int32).alias("year"))
     if extras:
-        extra_frame = pl.DataFrame({h: cells_of(i) for h, i in extras.items()}, schema={h: pl.String for h in extras})
+        extra_frame = pl.DataFrame([cells_of(i).alias(h) for h, i in extras.items()])
         encoded = [
             json.dumps({k: v for k, v in row.items() if v}, ensure_ascii=False) if any(row.values()) else None
             for row in extra_frame.iter_rows(named=True)
@@ -237,7 +237,10 @@ def _type_columns(
         *[pl.when(bad).then(msg).otherwise(None).alias(name) for name, bad, msg in checks],
     )
     problems: list[Problem] = []
-    for name, _, _ in checks:
+    hit_counts = flagged.select(pl.col(name).is_not_null().sum() for name, _, _ in checks).row(0) if checks else ()
+    for (name, _, _), n in zip(checks, hit_counts):
+        if not n:
+            continue
         hits = flagged.filter(pl.col(name).is_not_null()).select("source_row", name)
         for row, message in hits.iter_rows():
             problems.append(Problem(rel, row, header_text[name], message))
