@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from junheng.defs.dbt.assets import DBT_EXECUTABLE
 from junheng.lib.warehouse import ensure_raw_schema
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
-FLAGS_DDL = """CREATE TABLE IF NOT EXISTS marts.submission_flags (year INTEGER, county_code VARCHAR,
-    school_code VARCHAR, rule_id VARCHAR, severity VARCHAR, field VARCHAR, value DOUBLE, expected VARCHAR,
-    detail VARCHAR)"""
 
 
 def _dbt_executable() -> str:
-    local = Path(sys.executable).with_name("dbt")
-    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+    return DBT_EXECUTABLE
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +24,7 @@ def dbt(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbt")
     warehouse = tmp / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))
-    ensure_raw_schema(con)
-    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    con.execute(FLAGS_DDL)
+    ensure_raw_schema(con)  # raw tables and marts.submission_flags, the project's sources
     con.close()
     env = {**os.environ, "JUNHENG_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 

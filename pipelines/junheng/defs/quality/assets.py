@@ -14,8 +14,9 @@ import dagster as dg
 import pandas as pd
 
 from junheng.defs.partitions import partition_year, years_partitions
-from junheng.defs.quality.flags import FLAG_COLUMNS, FLAGS_DDL, compute_flags_with_outcome
+from junheng.defs.quality.flags import FLAG_COLUMNS, compute_flags_with_outcome
 from junheng.defs.resources import WarehouseResource
+from junheng.lib.warehouse import ensure_raw_schema
 
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 RAW_DEPS = [dg.AssetKey(["raw", "census_schools"]), dg.AssetKey(["raw", "county_returns"])]
@@ -61,8 +62,7 @@ def write_year_flags(conn, year: int, docs_dir: Path | None = None) -> dict:
 
     One transaction: readers see the old rows or the new ones, never a mix. Returns a summary per year.
     """
-    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    conn.execute(FLAGS_DDL)
+    ensure_raw_schema(conn)  # creates marts.submission_flags (its DDL lives with the raw tables)
     summary: dict = {}
     results = {}
     years = [year]

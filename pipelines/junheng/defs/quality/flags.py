@@ -17,19 +17,6 @@ from junheng.defs.quality.gx_run import Failure, GXOutcome, run_suites
 from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind
 
 FLAG_COLUMNS = ["year", "county_code", "school_code", "rule_id", "severity", "field", "value", "expected", "detail"]
-FLAGS_DDL = """CREATE TABLE IF NOT EXISTS marts.submission_flags (
-    year INTEGER NOT NULL,
-    county_code VARCHAR NOT NULL,
-    school_code VARCHAR,
-    rule_id VARCHAR NOT NULL,
-    severity VARCHAR NOT NULL,
-    field VARCHAR,
-    value DOUBLE,
-    expected VARCHAR,
-    detail VARCHAR
-)"""
-
-
 def empty_flags() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else "object") for c in FLAG_COLUMNS}).astype(
         {"year": "int64"})
