@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- The gap to each 2017 standard in physical units summed per county, year and level (spec §5).
 
 select
@@ -10,4 +11,5 @@ select
     cast(any_value(unit) as varchar) as unit,
     cast(any_value(unit_en) as varchar) as unit_en
 from {{ ref('school_standard_gap') }}
+where {{ year_filter() }}
 group by county_code, year, level, indicator

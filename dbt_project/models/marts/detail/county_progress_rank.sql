@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Ranking counties by progress (spec §5) per year: first by the number of 2017 scorecard items met (all four
 -- parts; Q1-Q7 count once per level), then by the mean over the seven resource indicators and both levels of
 -- CV / threshold (lower is better). Ranked among all counties of the year and within the province.
@@ -7,13 +8,15 @@ with items as (
            count(*) filter (where status = 'met') as items_met,
            count(*) as items_total
     from {{ ref('quality_scorecard') }}
+    where {{ year_filter() }}
     group by county_code, year
 ),
 
 ratios as (
-    select county_code, year, avg(cv / cv_threshold) as mean_cv_ratio
+    -- an ordered mean, so a year rebuilt alone gives the same doubles as a full build
+    select county_code, year, sum(cv / cv_threshold order by level, indicator) / count(cv) as mean_cv_ratio
     from {{ ref('county_indicator_cv') }}
-    where method = 'quality' and cv_threshold > 0
+    where method = 'quality' and cv_threshold > 0 and {{ year_filter() }}
     group by county_code, year
 )
 

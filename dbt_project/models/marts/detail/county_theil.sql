@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Theil-T per county, year, level, method and indicator (spec §5), student-weighted, over the method's scope:
 -- T = sum (R_i/R) ln((R_i/R)/(P_i/P)) (a part with R_i = 0 contributes 0; so does an implausible negative one),
 -- decomposed into urban/town/rural groups: T_between + sum_g (R_g/R) T_g (equal to T when no resource is
@@ -5,15 +6,21 @@
 
 with v as (
     select * from {{ ref('school_indicators') }}
-    where value is not null
+    where value is not null and {{ year_filter() }}
+),
+
+-- Totals as ordered sums (not window sums), so a year rebuilt alone gives the same doubles as a full build.
+county_totals as (
+    select county_code, year, level, method, indicator,
+           sum(resource order by school_code) as r_all, sum(students order by school_code) as p_all
+    from v
+    group by county_code, year, level, method, indicator
 ),
 
 tot as (
-    select *,
-        sum(resource) over w as r_all,
-        sum(students) over w as p_all
+    select v.*, c.r_all, c.p_all
     from v
-    window w as (partition by county_code, year, level, method, indicator)
+    join county_totals c using (county_code, year, level, method, indicator)
 ),
 
 direct as (
@@ -34,6 +41,7 @@ decomposed as (
         sum(between_term order by urban_rural) as theil_between,
         sum(theil_t_group_contribution order by urban_rural) as theil_within
     from {{ ref('county_theil_group') }}
+    where {{ year_filter() }}
     group by county_code, year, level, method, indicator
 )
 

@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Which schools hold the county back (spec §5): school part i's share of one CV,
 -- (P_i/P)(x_i - X)^2 / sum_j (P_j/P)(x_j - X)^2, over the parts in the official CV (as submitted).
 
@@ -5,12 +6,19 @@ with v as (
     select s.*, c.county_value, c.students as county_students
     from {{ ref('school_indicators') }} s
     join {{ ref('county_indicator_cv') }} c using (county_code, year, level, method, indicator)
-    where s.value is not null
+    where s.value is not null and {{ year_filter('s.year') }}
 ),
 
 terms as (
     select *, students / county_students * power(value - county_value, 2) as term
     from v
+),
+
+-- An ordered sum (not a window sum), so a year rebuilt alone gives the same doubles as a full build.
+totals as (
+    select county_code, year, level, method, indicator, sum(term order by school_code) as total_term
+    from terms
+    group by county_code, year, level, method, indicator
 )
 
 select
@@ -23,7 +31,7 @@ select
     cast(students as double) as students,
     cast(value as double) as value,
     cast(county_value as double) as county_value,
-    cast(term / nullif(sum(term) over w, 0) as double) as share,
+    cast(term / nullif(total_term, 0) as double) as share,
     cast(row_number() over (partition by county_code, year, level, method, indicator order by term desc, school_code) as integer) as share_rank
 from terms
-window w as (partition by county_code, year, level, method, indicator)
+join totals using (county_code, year, level, method, indicator)

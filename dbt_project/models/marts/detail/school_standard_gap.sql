@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
 -- Gap to standard in physical units (缺什么补什么, spec §5): for each school part and 2017 indicator below its
 -- standard, (standard - value) x students (/ 100 for per-hundred indicators): m², yuan, teachers, rooms missing.
 
@@ -15,4 +16,4 @@ select
     cast(d.gap_unit_en as varchar) as unit_en
 from {{ ref('school_indicators') }} s
 join {{ ref('indicators') }} d on d.indicator = s.indicator
-where s.method = 'quality' and s.meets = false
+where s.method = 'quality' and s.meets = false and {{ year_filter('s.year') }}
