@@ -92,6 +92,7 @@ def run(
         return report
 
     from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
+    from junheng.defs.quality.assets import docs_root
 
     t0 = time.perf_counter()
     work = wh.begin_build(warehouse)
@@ -103,7 +104,9 @@ def run(
     report.log = str(log_path)
     instance = instance or dg.DagsterInstance.ephemeral()
 
-    def execute(job: str, partition: str | None = None, years: tuple[int, int] | None = None, step: str = "") -> dg.ExecuteInProcessResult:
+    def execute(
+        job: str, partition: str | None = None, years: tuple[int, int] | None = None, step: str = ""
+    ) -> dg.ExecuteInProcessResult:
         started = time.perf_counter()
         tags = {"junheng/run_id": report.run_id}
         if years:  # one run over a range of year partitions
@@ -167,7 +170,7 @@ def run(
                 report.flags = _flag_counts(conn, report.loaded)
             wh.publish(warehouse)
             report.published = True
-            docs = warehouse.parent / "docs" / "gx" / "index.html"
+            docs = docs_root(work) / "index.html"
             report.data_docs = str(docs) if docs.exists() else None
     finally:
         if not report.published:
