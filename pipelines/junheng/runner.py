@@ -9,6 +9,8 @@ publish. A refused year is left as it was; the others are published. Any other f
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -120,6 +122,7 @@ def run(
                 tags=tags,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             )
+        _release_memory()  # a national year's frames are freed by now; give the heap back before the next run
         key = step or job
         report.seconds[key] = round(report.seconds.get(key, 0.0) + time.perf_counter() - started, 2)
         for event in result.all_events:  # per-op time (ingest vs quality flags vs checks vs dbt) for benchmarks
@@ -178,6 +181,16 @@ def run(
         report.seconds["total"] = round(time.perf_counter() - t0, 2)
         _record(report, warehouse)
     return report
+
+
+def _release_memory() -> None:
+    """Collect garbage and return freed heap pages to the OS (glibc malloc_trim), so the peak of one year's
+    quality frames does not sit on top of what the previous years left behind (measured: ~2 GB between years)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _ranges(years: list[int]) -> list[tuple[int, int]]:
