@@ -221,10 +221,13 @@ def values_frame(df: pd.DataFrame) -> pd.DataFrame:
     vals = df[cols].to_numpy(dtype="float64", na_value=np.nan)
     foreign = np.zeros(vals.shape, dtype=bool)
     stype = df["school_type"].astype(object)
+    # An unknown type may fill any section; a known one only its own (a vector test per section, not per cell).
+    known = stype.isin(list(ALLOWED_SECTIONS)).to_numpy(bool)
     for j, c in enumerate(cols):
         sec = c.split("_", 1)[0]
         if sec in SECTION_NAMES:
-            foreign[:, j] = ~stype.map(lambda t, s=sec: s in ALLOWED_SECTIONS.get(t, set(SECTION_NAMES))).to_numpy(bool)
+            may_fill = [t for t, a in ALLOWED_SECTIONS.items() if sec in a]
+            foreign[:, j] = known & ~stype.isin(may_fill).to_numpy(bool)
     r, k = np.nonzero(~np.isnan(vals))
     v = vals[r, k]
     out = pd.DataFrame({
@@ -311,6 +314,9 @@ def yoy_frame(
     this year's value is back at the level of two years ago (last year was the slip, this year is the correction).
     """
     untrusted_prev = untrusted_prev or set()
+    untrusted_codes: dict[str, set] = {}  # variable -> school codes whose last-year value is not a baseline
+    for code, var in untrusted_prev:
+        untrusted_codes.setdefault(var, set()).add(code)
     m = cur[list(ID_COLUMNS) + list(MEASURES)].merge(
         prev[["school_code"] + list(MEASURES)], on="school_code", how="inner", suffixes=("", "__prev")
     )
@@ -334,7 +340,7 @@ def yoy_frame(
             d["field"], d["level"] = var, lvl or None
             c, p = m[var], m[f"{var}__prev"]
             lr = np.log10(c / p).where((c > 0) & (p > 0))
-            bad = pd.Series([(s, var) in untrusted_prev for s in m["school_code"]], index=m.index)
+            bad = m["school_code"].isin(untrusted_codes.get(var, ()))
             if f"{var}__prev2" in m:
                 p2 = m[f"{var}__prev2"]
                 lr2 = np.log10(c / p2).where((c > 0) & (p2 > 0))
