@@ -4,24 +4,7 @@
 -- decomposed into urban/town/rural groups: T_between + sum_g (R_g/R) T_g (equal to T when no resource is
 -- negative). Group rows are in county_theil_group.
 
-with v as (
-    select * from {{ ref('school_indicators') }}
-    where value is not null and {{ year_filter() }}
-),
-
--- Totals as ordered sums (not window sums), so a year rebuilt alone gives the same doubles as a full build.
-county_totals as (
-    select county_code, year, level, method, indicator,
-           sum(resource order by school_code) as r_all, sum(students order by school_code) as p_all
-    from v
-    group by county_code, year, level, method, indicator
-),
-
-tot as (
-    select v.*, c.r_all, c.p_all
-    from v
-    join county_totals c using (county_code, year, level, method, indicator)
-),
+with {{ theil_parts(by_group=false) }},
 
 direct as (
     select

@@ -3,32 +3,7 @@
 -- T_g = sum_{i in g} (R_i/R_g) ln((R_i/R_g)/(P_i/P_g)), its within contribution (R_g/R) T_g and its between term
 -- (R_g/R) ln((R_g/R)/(P_g/P)). Parts with a non-positive resource contribute 0 to the sums of logs.
 
-with v as (
-    select * from {{ ref('school_indicators') }}
-    where value is not null and {{ year_filter() }}
-),
-
--- Totals as ordered sums (not window sums), so a year rebuilt alone gives the same doubles as a full build.
-county_totals as (
-    select county_code, year, level, method, indicator,
-           sum(resource order by school_code) as r_all, sum(students order by school_code) as p_all
-    from v
-    group by county_code, year, level, method, indicator
-),
-
-group_totals as (
-    select county_code, year, level, method, indicator, urban_rural,
-           sum(resource order by school_code) as r_g, sum(students order by school_code) as p_g
-    from v
-    group by county_code, year, level, method, indicator, urban_rural
-),
-
-tot as (
-    select v.*, c.r_all, c.p_all, g.r_g, g.p_g
-    from v
-    join county_totals c using (county_code, year, level, method, indicator)
-    join group_totals g using (county_code, year, level, method, indicator, urban_rural)
-),
+with {{ theil_parts(by_group=true) }},
 
 grp as (
     select
