@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from marts_reference import projected_year  # the spec §5 definition, shared with the end-to-end checks
+
 YEARS = list(range(2019, 2025))
 COUNTIES = [
     # code, name, seed, starting spread (larger = less balanced), yearly improvement
@@ -63,20 +65,6 @@ def _cv(values: list[tuple[float, float]]) -> tuple[float, float]:
     X = sum(p * x for p, x in values) / P
     var = sum(p / P * (x - X) ** 2 for p, x in values)
     return X, (math.sqrt(var) / X if X else float("nan"))
-
-
-def _projection(points: list[tuple[int, float]], threshold: float) -> int | None:
-    pts = [(y, c) for y, c in points if c is not None][-5:]
-    if len(pts) < 3 or pts[-1][1] <= threshold:
-        return None
-    n = len(pts)
-    my = sum(y for y, _ in pts) / n
-    mc = sum(c for _, c in pts) / n
-    slope = sum((y - my) * (c - mc) for y, c in pts) / sum((y - my) ** 2 for y, _ in pts)
-    if slope >= 0:
-        return None
-    intercept = mc - slope * my
-    return math.ceil((threshold - intercept) / slope)
 
 
 def _schools(code: str, seed: int):
@@ -263,7 +251,7 @@ def write_report_fixture(path: Path) -> Path:
             prev = None
             for i, (year, X, cv, thr) in enumerate(pts):
                 change = None if prev is None else (cv - prev[1]) / (year - prev[0])
-                proj = _projection([(y, c) for y, _, c, _ in pts[: i + 1]], thr) if thr is not None else None
+                proj = projected_year([(y, c) for y, _, c, _ in pts[: i + 1]], thr) if thr is not None else None
                 _add(buf, "marts.indicator_trend", [code, level, method, ind, year, X, cv, change, thr, proj])
                 prev = (year, cv)
     for year in YEARS:
