@@ -9,15 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from junheng.lib.argparsing import ArgParser, parse_or_exit_code
+
 REPO_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_DIR / "data"
 DEFAULT_WAREHOUSE = DEFAULT_DATA_DIR / "junheng.duckdb"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse exits 2 on usage errors, as spec §4 asks
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: 用法错误 / usage error: {message}\n")
 
 
 def _year(text: str) -> int:
@@ -99,8 +95,8 @@ PASSTHROUGH = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="junheng", description="均衡：县域义务教育均衡发展数据仓库 / county education balance warehouse")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgParser(prog="junheng", description="均衡：县域义务教育均衡发展数据仓库 / county education balance warehouse")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgParser)
 
     p = sub.add_parser("run", help="入库并计算 / load years and build every downstream asset")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="census/<year>/ 与 county_returns/<year>/ 所在目录")
@@ -126,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
         module, func, _ = PASSTHROUGH[argv[0]]
         return getattr(importlib.import_module(module), func)(argv[1:])
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    args = parse_or_exit_code(build_parser(), argv)
+    return args if isinstance(args, int) else args.func(args)
 
 
 if __name__ == "__main__":

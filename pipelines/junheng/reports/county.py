@@ -7,7 +7,6 @@ The warehouse is opened read-only, so a report can be made while a load runs.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import re
 import sys
@@ -17,6 +16,7 @@ from typing import Any, Sequence
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from junheng.lib.argparsing import ArgParser, parse_or_exit_code
 from junheng.lib.schema import RETURN_COLUMNS
 from junheng.reports import data as D
 from junheng.reports import labels as L
@@ -799,19 +799,10 @@ def render_province_report(
 # ================================================================== CLI
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _ArgParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: 错误: {message}", file=sys.stderr)
-        raise _UsageError()
 
 
 def main_report(argv: Sequence[str] | None = None) -> int:
-    p = _ArgParser(
+    p = ArgParser(
         prog="junheng report",
         description="生成县域义务教育均衡发展报告（HTML 网页 + Excel 工作簿）；不给 --county 则生成全省（全部县）进展排名。",
     )
@@ -820,12 +811,9 @@ def main_report(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--province", default=None, help="省份（两位代码或省名），仅用于全省汇总")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"输出目录（默认 {DEFAULT_OUT}）")
     p.add_argument("--warehouse", type=Path, default=None, help="数据仓库文件（默认同 junheng query）")
-    try:
-        args = p.parse_args(list(argv) if argv is not None else None)
-    except _UsageError:
-        return 2
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
+    args = parse_or_exit_code(p, argv)
+    if isinstance(args, int):
+        return args
     warehouse = args.warehouse or default_warehouse()
     try:
         year = args.year

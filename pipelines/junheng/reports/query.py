@@ -11,7 +11,6 @@ so a negative number stays a number.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as _dt
 import decimal
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 import duckdb
+
+from junheng.lib.argparsing import ArgParser, parse_or_exit_code
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_WAREHOUSE = Path("data/junheng.duckdb")  # the CLI's default; see default_warehouse()
@@ -245,21 +246,10 @@ def default_warehouse() -> Path:
         return DEFAULT_WAREHOUSE
 
 
-class _ArgParser(argparse.ArgumentParser):
-    """argparse that reports usage errors as exit status 2 without raising out of main_query."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: 错误: {message}", file=sys.stderr)
-        raise _UsageError()
-
-
-class _UsageError(Exception):
-    pass
 
 
 def main_query(argv: Sequence[str] | None = None) -> int:
-    p = _ArgParser(
+    p = ArgParser(
         prog="junheng query",
         description="只读查询数据仓库并打印结果表；可导出 CSV / XLSX（已防公式注入）。",
     )
@@ -269,12 +259,9 @@ def main_query(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--xlsx", type=Path, default=None, help="导出 Excel 文件")
     p.add_argument("--max-rows", type=int, default=None,
                    help=f"屏幕最多显示的行数（默认全部；导出时默认 {EXPORT_PREVIEW_ROWS}）")
-    try:
-        args = p.parse_args(list(argv) if argv is not None else None)
-    except _UsageError:
-        return 2
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
+    args = parse_or_exit_code(p, argv)
+    if isinstance(args, int):
+        return args
     if not args.sql.strip():
         print("junheng query: 错误: SQL 语句为空", file=sys.stderr)
         return 2
