@@ -429,8 +429,8 @@ def ensure_columns(df: pd.DataFrame, checks: Iterable[Check], table: str) -> pd.
 def failing_index(df: pd.DataFrame, ch: Check) -> list:
     """The rows of `df` that fail `ch`, with GX's semantics (nulls ignored by `between`; strict bounds honoured).
 
-    Used for last year's baseline screening, where only the failing rows are needed and a second GX run would
-    double the time; tests check that it agrees with GX on the same frames.
+    GX counts the failures and this finds the rows (`gx_run.run_suites` requires the two to agree); last year's
+    baseline screening uses it alone. Tests check it against GX's own rows (`result_format="COMPLETE"`).
     """
     if ch.column not in df.columns or not len(df):
         return []
