@@ -1,7 +1,7 @@
 {#-
   The CTEs both Theil-T models start from: the method's in-scope school parts with a value (`v`), and `tot`, each
   part with its county totals R, P (and, with by_group, its urban/town/rural group totals R_g, P_g). Totals are
-  ordered sums, not window sums, so a year rebuilt alone gives the same doubles as a full build.
+  exact_sum()s, not window sums, so a year rebuilt alone gives the same doubles as a full build.
 -#}
 {% macro theil_parts(by_group=false) -%}
 v as (
@@ -11,7 +11,7 @@ v as (
 
 county_totals as (
     select county_code, year, level, method, indicator,
-           sum(resource order by school_code) as r_all, sum(students order by school_code) as p_all
+           {{ exact_sum('resource') }} as r_all, {{ exact_sum('students') }} as p_all
     from v
     group by county_code, year, level, method, indicator
 ),
@@ -19,7 +19,7 @@ county_totals as (
 
 group_totals as (
     select county_code, year, level, method, indicator, urban_rural,
-           sum(resource order by school_code) as r_g, sum(students order by school_code) as p_g
+           {{ exact_sum('resource') }} as r_g, {{ exact_sum('students') }} as p_g
     from v
     group by county_code, year, level, method, indicator, urban_rural
 ),

@@ -7,7 +7,7 @@ select
     cast(level as varchar) as level,
     cast(indicator as varchar) as indicator,
     cast(count(*) as integer) as schools_below,
-    cast(sum(gap order by school_code) as double) as gap,  -- ordered: a year rebuilt alone equals a full build
+    cast({{ exact_sum('gap') }} as double) as gap,  -- exact_sum: a year rebuilt alone equals a full build
     cast(any_value(unit) as varchar) as unit,
     cast(any_value(unit_en) as varchar) as unit_en
 from {{ ref('school_standard_gap') }}

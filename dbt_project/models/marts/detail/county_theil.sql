@@ -11,8 +11,7 @@ direct as (
         county_code, year, level, method, indicator,
         count(*) as schools,
         case when any_value(r_all) > 0 then
-            sum(case when resource > 0 then resource / r_all * ln((resource / r_all) / (students / p_all)) else 0 end
-                order by school_code)
+            {{ exact_sum('case when resource > 0 then resource / r_all * ln((resource / r_all) / (students / p_all)) else 0 end') }}
         end as theil_t
     from tot
     group by county_code, year, level, method, indicator

@@ -10,9 +10,8 @@ grp as (
         county_code, year, level, method, indicator, urban_rural,
         count(*) as schools,
         any_value(r_g) as r_g, any_value(p_g) as p_g, any_value(r_all) as r_all, any_value(p_all) as p_all,
-        sum(case when resource > 0 and r_g > 0
-                 then resource / r_g * ln((resource / r_g) / (students / p_g)) else 0 end
-            order by school_code) as theil_t_group
+        {{ exact_sum('case when resource > 0 and r_g > 0
+                 then resource / r_g * ln((resource / r_g) / (students / p_g)) else 0 end') }} as theil_t_group
     from tot
     group by county_code, year, level, method, indicator, urban_rural
 )

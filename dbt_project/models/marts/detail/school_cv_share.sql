@@ -14,9 +14,9 @@ terms as (
     from v
 ),
 
--- An ordered sum (not a window sum), so a year rebuilt alone gives the same doubles as a full build.
+-- exact_sum (not a window sum), so a year rebuilt alone gives the same doubles as a full build.
 totals as (
-    select county_code, year, level, method, indicator, sum(term order by school_code) as total_term
+    select county_code, year, level, method, indicator, {{ exact_sum('term') }} as total_term
     from terms
     group by county_code, year, level, method, indicator
 )
