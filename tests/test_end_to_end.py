@@ -159,6 +159,24 @@ def test_loading_the_same_files_again_gives_the_same_warehouse(e2e):
         assert after[name] == before[name], name
 
 
+def test_mart_contracts_are_enforced_by_duckdb(e2e):
+    """not_null and allowed values are table constraints of every mart: a bad row cannot be written at all."""
+    copy = e2e["wh"].with_name("constraints.duckdb")
+    shutil.copy(e2e["wh"], copy)
+    with duckdb.connect(str(copy)) as conn:
+        constrained = {t for (t,) in conn.execute(
+            "select distinct table_name from duckdb_constraints() where schema_name = 'marts' "
+            "and constraint_type = 'NOT NULL'").fetchall()}
+        assert {"county_indicator_cv", "county_balance", "quality_verdict", "school_indicators",
+                "indicator_trend", "county_theil"} <= constrained
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+            conn.execute("insert into marts.county_balance "
+                         "select * replace (null as county_code) from marts.county_balance limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.county_indicator_cv "
+                         "select * replace ('senior' as level) from marts.county_indicator_cv limit 1")
+
+
 def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
