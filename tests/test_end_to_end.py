@@ -159,6 +159,15 @@ def test_loading_the_same_files_again_gives_the_same_warehouse(e2e):
         assert after[name] == before[name], name
 
 
+def test_dbt_parses_the_project_once_per_run_in_the_background(e2e):
+    """A new warehouse changes dbt's profile, which forces a full parse; `junheng run` does it while the years
+    load, so none of the three dbt invocations parses the project again."""
+    log = next(line.split(": ", 1)[1] for line in e2e["stdout"].splitlines() if "run log" in line)
+    text = Path(log).read_text(encoding="utf-8")
+    assert text.count("to take advantage of partial parsing") == 3  # seeds, per-year, trends
+    assert "Unable to do partial parsing" not in text
+
+
 def test_mart_contracts_are_enforced_by_duckdb(e2e):
     """not_null and allowed values are table constraints of every mart: a bad row cannot be written at all."""
     copy = e2e["wh"].with_name("constraints.duckdb")

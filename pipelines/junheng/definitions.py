@@ -40,16 +40,14 @@ config_job = dg.define_asset_job("config_job", selection=SEEDS, description="阈
 trends_job = dg.define_asset_job("trends_job", selection=TRENDS, description="多年趋势与排名 / multi-year trends")
 
 
-def build_defs(
-    warehouse_path: Path, data_dir: Path, extra: dg.Definitions | None = None, years: str = ""
-) -> dg.Definitions:
-    """The code location with its resources bound to one warehouse file, data directory and year window."""
+def build_defs(warehouse_path: Path, data_dir: Path, extra: dg.Definitions | None = None) -> dg.Definitions:
+    """The code location with its resources bound to one warehouse file and data directory."""
     defs = dg.Definitions(
         assets=[*ingestion_assets, *quality_assets, *dbt_asset_defs],
         asset_checks=[*ingestion_checks, *quality_checks],
         jobs=[year_ingest_job, year_marts_job, config_job, trends_job],
         resources={
-            "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir), years=years),
+            "warehouse": WarehouseResource(path=str(warehouse_path), data_dir=str(data_dir)),
             "dbt": JunhengDbtCliResource(
                 project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE
             ),

@@ -20,14 +20,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str
     data_dir: str
-    # The run's year window "A-B", given to every dbt invocation of the run as --vars (one parse per run).
-    years: str = ""
-
-    def year_window(self) -> tuple[int, int] | None:
-        if not self.years:
-            return None
-        first, last = self.years.split("-")
-        return int(first), int(last)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

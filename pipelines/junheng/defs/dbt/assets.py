@@ -1,19 +1,20 @@
 """The dbt project as Dagster assets: per-year models partitioned by year, trend models over all years.
 
-Per-year models (tag `per_year`) are incremental: a run over years A..B passes `--vars {"min_year": A,
-"max_year": B}` and rebuilds only those years' rows. Trend models (tag `trend`) read the per-year marts of
-every year and are rebuilt whole; they are small (one row per county, year, level and indicator).
+Per-year models (tag `per_year`) are incremental: a run over years A..B rebuilds only those years' rows. The
+window goes to dbt as JUNHENG_MIN_YEAR / JUNHENG_MAX_YEAR in the environment, read by macros/per_year.sql only
+while executing: `--vars` are part of dbt's parse state, so every new window would re-parse the whole project.
+Trend models (tag `trend`) read the per-year marts of every year and are rebuilt whole; they are small (one row
+per county, year, level and indicator).
 
-dbt's fixed costs are paid once per `junheng run`, not once per invocation: the seeds, per-year and trend
-invocations of a run get the same `--vars` (the run's year window) and each hands its partial-parse state
-to the next, so only the first parses the whole project.
+dbt's parse is paid once per warehouse file, not once per invocation: each invocation hands its partial-parse
+state to the next, and `junheng run` parses in the background while the years load (`BackgroundParse`).
 """
 
-import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -100,18 +101,79 @@ def _point_profile_at(warehouse: WarehouseResource) -> None:
     os.environ["JUNHENG_WAREHOUSE"] = warehouse.path
 
 
-def _invoke(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, args: list[str]):
+PARTIAL_PARSE = dbt_project.manifest_path.parent / "partial_parse.msgpack"  # dagster-dbt starts each invocation from it
+
+
+def _keep_partial_parse(state: Path) -> None:
+    tmp = PARTIAL_PARSE.with_name(f".{PARTIAL_PARSE.name}.{os.getpid()}")
+    shutil.copyfile(state, tmp)
+    os.replace(tmp, PARTIAL_PARSE)  # atomic: another run may be starting dbt from it
+
+
+def _invoke(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    args: list[str],
+    years: tuple[int, int] | None = None,
+):
     """Run dbt, then keep its partial-parse state for the next invocation and drop its target folder."""
     _point_profile_at(warehouse)
-    window = warehouse.year_window()
-    if window:
-        args = [*args, "--vars", json.dumps({"min_year": window[0], "max_year": window[1]})]
-    invocation = dbt.cli(args, context=context)
-    yield from invocation.stream()
+    for name, value in (("JUNHENG_MIN_YEAR", years and years[0]), ("JUNHENG_MAX_YEAR", years and years[1])):
+        if value:
+            os.environ[name] = str(value)
+        else:
+            os.environ.pop(name, None)
+    try:
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+    finally:
+        for name in ("JUNHENG_MIN_YEAR", "JUNHENG_MAX_YEAR"):
+            os.environ.pop(name, None)
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
-        shutil.copyfile(state, dbt_project.manifest_path.parent / "partial_parse.msgpack")
+        _keep_partial_parse(state)
     shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+
+class BackgroundParse:
+    """`dbt parse` for one warehouse file in a subprocess, started before the years load and installed as the
+    partial-parse state before the first dbt invocation of the run.
+
+    dbt re-parses the whole project (about 6 s) whenever the profile's file path differs from the last parse's,
+    i.e. for every new warehouse and every other warehouse than the last one loaded. `dbt parse` does not open
+    the DuckDB file, so it can run while ingestion writes it.
+    """
+
+    def __init__(self, warehouse_path: Path):
+        self._dir = Path(tempfile.mkdtemp(prefix="junheng-dbt-parse-"))
+        env = {**os.environ, "JUNHENG_WAREHOUSE": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        self._proc = subprocess.Popen(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(self._dir / "target"),
+             "--log-path", str(self._dir / "logs")],
+            cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def install(self, timeout: float = 300) -> bool:
+        """Wait for the parse; keep its state when it succeeded (if not, the next invocation parses itself)."""
+        try:
+            ok = self._proc.wait(timeout=timeout) == 0
+            state = self._dir / "target" / "partial_parse.msgpack"
+            if ok and state.exists():
+                _keep_partial_parse(state)
+                return True
+            return False
+        except subprocess.TimeoutExpired:
+            return False
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @dbt_assets(
@@ -137,9 +199,9 @@ def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 )
 def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     years = context.partition_key_range
-    warehouse = WarehouseResource(path=warehouse.path, data_dir=warehouse.data_dir, years=f"{years.start}-{years.end}")
     # Unit tests pin the formulas in CI (tests/test_dbt_project.py); a load runs models and data tests only.
-    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"],
+                       years=(int(years.start), int(years.end)))
 
 
 @dbt_assets(
