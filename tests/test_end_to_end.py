@@ -114,6 +114,46 @@ def test_school_values_and_compliance_match(e2e):
         assert (met, compliant) == (expected.indicators_met, expected.compliant), (code, year, level)
 
 
+def test_detail_marts_match_reference_formulas(e2e):
+    """CV shares, Theil-T (with its urban/rural decomposition) and gaps to standard (spec §5), recomputed with
+    tests/marts_reference.py from the school values pinned above."""
+    from collections import defaultdict
+
+    rows = query(e2e["wh"], """
+        select s.county_code, s.year, s.level, s.method, s.indicator, s.school_code, s.resource, s.students,
+               s.value, s.standard, s.urban_rural, d.scale
+        from marts.school_indicators s join config.indicators d using (method, indicator)
+        where s.value is not null order by s.school_code""")
+    groups = defaultdict(list)
+    for r in rows:
+        groups[r[:5]].append(r[5:])
+    shares = {r[:6]: r[6:] for r in query(e2e["wh"], "select county_code, year, level, method, indicator, "
+                                                    "school_code, share, share_rank from marts.school_cv_share")}
+    theil = {r[:5]: r[5:] for r in query(e2e["wh"], "select county_code, year, level, method, indicator, "
+                                                   "theil_t, theil_between, theil_within from marts.county_theil")}
+    gaps = {r[:4]: r[4] for r in query(e2e["wh"], "select county_code, year, level, indicator, gap "
+                                                 "from marts.county_standard_gap")}
+    assert len(shares) == len(rows) and len(theil) == len(groups)
+    expected_gaps: dict = defaultdict(float)
+    for key, parts in groups.items():
+        expected = marts_reference.cv_shares([(p[1], p[2]) for p in parts], scale=parts[0][6])
+        ranked = sorted(range(len(parts)), key=lambda i: (-(expected[i] or 0), parts[i][0]))
+        for i, part in enumerate(parts):
+            share, rank = shares[key + (part[0],)]
+            assert (share is None and expected[i] is None) or share == pytest.approx(expected[i], rel=1e-9, abs=1e-12)
+            if expected[i] is not None and len({round(e or 0, 12) for e in expected}) == len(expected):
+                assert rank == ranked.index(i) + 1, (key, part[0])  # ties aside, largest share first
+        t, between, within = marts_reference.theil([(p[1], p[2], p[5]) for p in parts])
+        assert theil[key] == pytest.approx((t, between, within), rel=1e-9, abs=1e-12), key
+        if key[3] == "quality":
+            for p in parts:
+                if p[4] is not None and p[3] < p[4]:
+                    expected_gaps[key[:3] + key[4:]] += marts_reference.standard_gap(p[3], p[4], p[2], p[6])
+    assert gaps.keys() == expected_gaps.keys() and len(gaps) > 0
+    for key, gap in expected_gaps.items():
+        assert gaps[key] == pytest.approx(gap, rel=1e-9), key
+
+
 def test_flags_do_not_change_official_figures(e2e):
     """The county's planted slips are flagged; official CVs (checked above against the reference over every
     school as submitted) stay as they are, and the clean figures leave the flagged school parts out."""

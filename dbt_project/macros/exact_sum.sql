@@ -11,9 +11,12 @@
 
   Cost: two integer sums, about 1.4x a plain sum(); `sum(x order by k)`, which also fixes the order, costs about 8x
   (benchmarks/README.md).
+
+  over: a window (`over='w'` with `window w as (...)`, or `over='(partition by ...)'`) makes it a window aggregate.
 -#}
-{% macro exact_sum(expr) -%}
-(cast(sum(cast(floor(({{ expr }}) * 1048576.0) as hugeint)) as double) / 1048576.0
-     + cast(sum(cast(floor((({{ expr }}) - floor(({{ expr }}) * 1048576.0) / 1048576.0) * 1208925819614629174706176.0) as hugeint)) as double)
+{% macro exact_sum(expr, over=none) -%}
+{%- set window = ' over ' ~ over if over else '' -%}
+(cast(sum(cast(floor(({{ expr }}) * 1048576.0) as hugeint)){{ window }} as double) / 1048576.0
+     + cast(sum(cast(floor((({{ expr }}) - floor(({{ expr }}) * 1048576.0) / 1048576.0) * 1208925819614629174706176.0) as hugeint)){{ window }} as double)
        / 1208925819614629174706176.0)
 {%- endmacro %}

@@ -12,13 +12,6 @@ with v as (
 terms as (
     select *, students / county_students * power(value - county_value, 2) as term
     from v
-),
-
--- exact_sum (not a window sum), so a year rebuilt alone gives the same doubles as a full build.
-totals as (
-    select county_code, year, level, method, indicator, {{ exact_sum('term') }} as total_term
-    from terms
-    group by county_code, year, level, method, indicator
 )
 
 select
@@ -31,7 +24,8 @@ select
     cast(students as double) as students,
     cast(value as double) as value,
     cast(county_value as double) as county_value,
-    cast(term / nullif(total_term, 0) as double) as share,
-    cast(row_number() over (partition by county_code, year, level, method, indicator order by term desc, school_code) as integer) as share_rank
+    -- exact_sum, so a year rebuilt alone gives the same doubles as a full build; one window for total and rank
+    cast(term / nullif({{ exact_sum('term', over='cv') }}, 0) as double) as share,
+    cast(row_number() over (cv order by term desc, school_code) as integer) as share_rank
 from terms
-join totals using (county_code, year, level, method, indicator)
+window cv as (partition by county_code, year, level, method, indicator)
