@@ -1,7 +1,4 @@
-{{ config(materialized='view') }}
--- A view, not a table: its two readers (county_indicator_cv, school_indicators) filter by year and DuckDB pushes the
--- filter down, so reading it costs what reading a table would (0.08 s for a national year), while writing it as a
--- table cost 3.5 s a national year (27 M rows over ten years, written again as school_indicators).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
 -- Long form: one row per school part, level, method and indicator, for the parts in that method's own scope
 -- (spec §3 / §4.1) that have students. value = resource / students (x100 for per-hundred indicators); NULL when
 -- the resource was not reported (the part is then left out of that indicator only).
@@ -10,7 +7,7 @@
 
 with parts as (
     select * from {{ ref('int_school_parts') }}
-    where students > 0
+    where {{ year_filter() }} and students > 0
 ),
 
 narrow as (
@@ -33,7 +30,7 @@ flagged as (
     select distinct f.year, f.school_code, i.method, i.indicator, i.level
     from {{ ref('stg_submission_flags') }} f
     join {{ ref('indicator_inputs') }} i on i.field = f.field
-    where f.severity = 'warning' and f.school_code is not null
+    where f.severity = 'warning' and f.school_code is not null and {{ year_filter('f.year') }}
 )
 
 select
