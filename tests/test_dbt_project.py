@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from junheng.defs.dbt.assets import DBT_EXECUTABLE
+from junheng.lib.dbt_state import DBT_EXECUTABLE
 from junheng.lib.warehouse import ensure_raw_schema
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"

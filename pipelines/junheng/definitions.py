@@ -8,7 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from junheng.defs.dbt.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, JunhengDbtCliResource, dbt_asset_defs, dbt_project
+from junheng.defs.dbt.assets import JunhengDbtCliResource, dbt_asset_defs, dbt_project
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource

@@ -24,6 +24,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from junheng.lib import warehouse as wh
+from junheng.lib.dbt_state import BackgroundParse
 from junheng.lib.ingest import available_years
 
 
@@ -93,15 +94,20 @@ def run(
         _record(report, warehouse)
         return report
 
-    from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
-    from junheng.defs.dbt.assets import BackgroundParse
-    from junheng.defs.quality.assets import docs_root
-
     t0 = time.perf_counter()
-    work = wh.begin_build(warehouse)
-    with wh.connect(work) as conn:
-        before = {y for (y,) in conn.execute("select distinct year from raw.census_schools").fetchall()}
-    defs = build_defs(work, data_dir)
+    # dbt's full parse of the project (seconds) runs on the other core while Dagster loads and the years load.
+    parse = BackgroundParse(wh.building_path(warehouse))
+    try:
+        from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
+        from junheng.defs.quality.assets import docs_root
+
+        work = wh.begin_build(warehouse)
+        with wh.connect(work) as conn:
+            before = {y for (y,) in conn.execute("select distinct year from raw.census_schools").fetchall()}
+        defs = build_defs(work, data_dir)
+    except BaseException:
+        parse.cancel()
+        raise
     log_path = run_log_path(warehouse, report.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     report.log = str(log_path)
@@ -133,8 +139,6 @@ def run(
                     report.steps[event.step_key] = round(report.steps.get(event.step_key, 0.0) + ms / 1000, 2)
         return result
 
-    # dbt's full parse of the project (seconds) runs on the other core while the years load.
-    parse = BackgroundParse(work)
     try:
         for year in report.requested if not report.failed else []:
             progress(f"{year}: 读取、校验、入库、质量标记 / reading, validating, loading, flagging …")

@@ -7,14 +7,13 @@ Trend models (tag `trend`) read the per-year marts of every year and are rebuilt
 per county, year, level and indicator).
 
 dbt's parse is paid once per warehouse file, not once per invocation: each invocation hands its partial-parse
-state to the next, and `junheng run` parses in the background while the years load (`BackgroundParse`).
+state to the next, and `junheng run` parses in the background while the years load
+(`lib/dbt_state.BackgroundParse`).
 """
 
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -26,13 +25,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
 from junheng.defs.partitions import years_partitions
 from junheng.defs.resources import WarehouseResource
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, keep_partial_parse
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[4] / "dbt_project"
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# dbt is installed beside this interpreter (the project's venv), which need not be on PATH.
-DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
 
 
 def _manifest_stale() -> bool:
@@ -101,15 +98,6 @@ def _point_profile_at(warehouse: WarehouseResource) -> None:
     os.environ["JUNHENG_WAREHOUSE"] = warehouse.path
 
 
-PARTIAL_PARSE = dbt_project.manifest_path.parent / "partial_parse.msgpack"  # dagster-dbt starts each invocation from it
-
-
-def _keep_partial_parse(state: Path) -> None:
-    tmp = PARTIAL_PARSE.with_name(f".{PARTIAL_PARSE.name}.{os.getpid()}")
-    shutil.copyfile(state, tmp)
-    os.replace(tmp, PARTIAL_PARSE)  # atomic: another run may be starting dbt from it
-
-
 def _invoke(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -132,48 +120,8 @@ def _invoke(
             os.environ.pop(name, None)
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
-        _keep_partial_parse(state)
+        keep_partial_parse(state)
     shutil.rmtree(invocation.target_path, ignore_errors=True)
-
-
-class BackgroundParse:
-    """`dbt parse` for one warehouse file in a subprocess, started before the years load and installed as the
-    partial-parse state before the first dbt invocation of the run.
-
-    dbt re-parses the whole project (about 6 s) whenever the profile's file path differs from the last parse's,
-    i.e. for every new warehouse and every other warehouse than the last one loaded. `dbt parse` does not open
-    the DuckDB file, so it can run while ingestion writes it.
-    """
-
-    def __init__(self, warehouse_path: Path):
-        self._dir = Path(tempfile.mkdtemp(prefix="junheng-dbt-parse-"))
-        env = {**os.environ, "JUNHENG_WAREHOUSE": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        self._proc = subprocess.Popen(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(self._dir / "target"),
-             "--log-path", str(self._dir / "logs")],
-            cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-    def install(self, timeout: float = 300) -> bool:
-        """Wait for the parse; keep its state when it succeeded (if not, the next invocation parses itself)."""
-        try:
-            ok = self._proc.wait(timeout=timeout) == 0
-            state = self._dir / "target" / "partial_parse.msgpack"
-            if ok and state.exists():
-                _keep_partial_parse(state)
-                return True
-            return False
-        except subprocess.TimeoutExpired:
-            return False
-        finally:
-            self.cancel()
-
-    def cancel(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @dbt_assets(
