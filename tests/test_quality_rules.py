@@ -318,3 +318,30 @@ def test_flags_asset_replaces_year_and_recomputes_next(tmp_path, panel):
     assert set(checks) == {"school_plausibility", "county_return_plausibility"}
     assert not checks["school_plausibility"].passed  # warnings exist: reported, never blocking
     assert checks["school_plausibility"].severity.value == "WARN"
+
+
+def test_next_year_reuses_the_baseline_and_gives_the_same_flags(tmp_path, panel):
+    """Flagging 2022 then 2023 in one process reuses 2022's prepared rows and warnings (no re-read, no re-screen);
+    the 2023 flags equal those computed from scratch. Reloading 2022 (a new load) is not served from memory."""
+    from junheng.defs.quality.flags import BASELINES, _baseline_key, compute_flags
+
+    _, y22, y23 = panel
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        ensure_raw_schema(conn)
+        for df in (y22, y23):  # no 2021: 2022's own warnings alone keep its slips from being 2023's baseline
+            _load(conn, df)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        BASELINES.clear()
+        scratch = compute_flags(conn, 2023)
+        BASELINES.clear()
+        compute_flags(conn, 2022)
+        key22 = _baseline_key(conn, 2022)
+        # 2022's current-year warnings (P04's books out of range) are kept: not a baseline for 2023's changes
+        assert ("P04", "books") in BASELINES.get(key22).warnings
+        reused = compute_flags(conn, 2023)
+    pd.testing.assert_frame_equal(reused, scratch)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("UPDATE raw.census_schools SET load_run_id = 'reload' WHERE year = 2022")
+        assert _baseline_key(conn, 2022) != key22 and BASELINES.get(_baseline_key(conn, 2022)) is None
+    BASELINES.clear()

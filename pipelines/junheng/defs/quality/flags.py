@@ -2,10 +2,17 @@
 
 Pure (no Dagster): reads raw.census_schools for year, year-1 and year-2 (year-2 only to tell whether last year's
 value was itself the slip) and raw.county_returns for year; returns a pandas DataFrame with FLAG_COLUMNS.
+
+A year's prepared census rows and its current-year warnings are kept in memory for the next year's year-over-year
+rules (`Baselines`): `junheng run` flags the years in order in one process, so a ten-year build reads and screens
+each year once instead of three times. They are keyed by the rows' load (run id, time, count) and the rules file,
+so a reloaded year or a changed rule is read again.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,7 +21,7 @@ import pandas as pd
 
 from junheng.defs.quality import frames as F
 from junheng.defs.quality.gx_run import Failure, GXOutcome, run_suites
-from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind
+from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind, rules_path
 
 FLAG_COLUMNS = ["year", "county_code", "school_code", "rule_id", "severity", "field", "value", "expected", "detail"]
 def empty_flags() -> pd.DataFrame:
@@ -53,19 +60,72 @@ def compute_flags(
     return flags
 
 
+@dataclass(frozen=True)
+class Baseline:
+    census: pd.DataFrame  # prepare_census() of the year's raw rows
+    warnings: frozenset  # (school_code, field) with a current-year warning: not a baseline for next year
+
+
+class Baselines:
+    """The last years flagged in this process: after year Y, Y and Y-1 (year Y+1's prev and prev2; a national
+    year's prepared rows are ~150 MB)."""
+
+    def __init__(self, size: int = 2):
+        self._size = size
+        self._items: OrderedDict[tuple, Baseline] = OrderedDict()
+
+    def get(self, key: tuple | None) -> Baseline | None:
+        return self._items.get(key) if key is not None else None
+
+    def put(self, key: tuple | None, value: Baseline) -> None:
+        if key is None:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+BASELINES = Baselines()
+
+
+def _baseline_key(conn: duckdb.DuckDBPyConnection, year: int) -> tuple | None:
+    """What a year's baseline depends on: the database file, the year's load and the rules file."""
+    if not _table_exists(conn, "raw", "census_schools"):
+        return None
+    path = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
+    n, loaded_at, runs = conn.execute(
+        "SELECT count(*), max(loaded_at), string_agg(DISTINCT load_run_id, ',' ORDER BY load_run_id) "
+        "FROM raw.census_schools WHERE year = ?", [year]).fetchone()
+    if not n or not path:  # an in-memory database has no path: nothing to key on
+        return None
+    rules = rules_path()
+    return (path, year, n, str(loaded_at), runs, str(rules), rules.stat().st_mtime_ns)
+
+
 def compute_flags_with_outcome(conn, year, docs_dir=None, rules=None) -> tuple[pd.DataFrame, GXOutcome | None]:
     cur = read_census(conn, year)
     if cur is None:
         return empty_flags(), None
-    return flags_from_frames(
+    # Explicit rules (tests, experiments) are not the rules file the keys name: no reuse then.
+    keys = {y: _baseline_key(conn, y) if rules is None else None for y in (year, year - 1, year - 2)}
+    prev = BASELINES.get(keys[year - 1])
+    prev2 = BASELINES.get(keys[year - 2])
+    flags, outcome, baseline = _flags_and_baseline(
         year,
         cur,
-        read_census(conn, year - 1),
-        read_census(conn, year - 2),
+        prev.census if prev else read_census(conn, year - 1),
+        prev2.census if prev2 else read_census(conn, year - 2),
         read_returns(conn, year),
         rules=rules,
         docs_dir=docs_dir,
+        prev_warnings=prev.warnings if prev else None,
     )
+    BASELINES.put(keys[year], baseline)
+    return flags, outcome
 
 
 def current_year_frames(cur: pd.DataFrame, rules: dict[str, Rule]) -> dict[str, pd.DataFrame]:
@@ -87,6 +147,22 @@ def flags_from_frames(
     rules: dict[str, Rule] | None = None,
     docs_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, GXOutcome]:
+    flags, outcome, _ = _flags_and_baseline(year, cur, prev, prev2, returns, rules=rules, docs_dir=docs_dir)
+    return flags, outcome
+
+
+def _warnings(outcome: GXOutcome, frames: dict[str, pd.DataFrame], year: int) -> frozenset:
+    """(school_code, field) of the current-year warnings (the failures outside the year-over-year frame)."""
+    current = GXOutcome([f for f in outcome.failures if f.check.table in CURRENT_YEAR_TABLES], {}, None)
+    flags = _failures_to_flags(current, frames, year)
+    warn = flags[flags["severity"] == "warning"]
+    return frozenset(zip(warn["school_code"], warn["field"]))
+
+
+CURRENT_YEAR_TABLES = ("parts_primary", "parts_junior", "values", "subcounts", "rooms")
+
+
+def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=None, prev_warnings=None):
     rules = rules or load_rules()
     checks = F.build_checks(rules)
     cur = F.prepare_census(cur)
@@ -96,19 +172,19 @@ def flags_from_frames(
     frames = current_year_frames(cur, rules)
     if prev is not None:
         # Last year's own current-year warnings: those values are not a baseline to compare with.
-        prev_frames = current_year_frames(prev, rules)
-        prev_out = GXOutcome(
-            [Failure(ch, F.failing_index(prev_frames[ch.table], ch)) for ch in checks if ch.table in prev_frames],
-            {}, None)
-        prev_flags = _failures_to_flags(prev_out, prev_frames, year - 1)
-        warn = prev_flags[prev_flags["severity"] == "warning"]
-        untrusted = set(zip(warn["school_code"], warn["field"]))
-        frames["yoy"] = F.yoy_frame(cur, prev, prev2, rules, untrusted)
+        if prev_warnings is None:
+            prev_frames = current_year_frames(prev, rules)
+            prev_out = GXOutcome(
+                [Failure(ch, F.failing_index(prev_frames[ch.table], ch)) for ch in checks if ch.table in prev_frames],
+                {}, None)
+            prev_warnings = _warnings(prev_out, prev_frames, year - 1)
+        frames["yoy"] = F.yoy_frame(cur, prev, prev2, rules, set(prev_warnings))
     frames["returns"] = F.returns_frame(returns, rules)
     for t, df in frames.items():
         F.ensure_columns(df, checks, t)
 
     outcome = run_suites(frames, rules, docs_dir=docs_dir, run_name=str(year))
+    baseline = Baseline(cur, _warnings(outcome, frames, year))
     flags = _failures_to_flags(outcome, frames, year)
     flags = _postprocess_yoy(flags, frames.get("yoy"), rules)
     events = _event_flags(year, cur, prev, rules)
@@ -120,7 +196,7 @@ def flags_from_frames(
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
     out = out.drop_duplicates(subset=["school_code", "county_code", "rule_id", "field", "severity"])
     return out.sort_values(["county_code", "school_code", "rule_id", "field"], na_position="first",
-                           ignore_index=True), outcome
+                           ignore_index=True), outcome, baseline
 
 
 def _fmt(v) -> str:
