@@ -1,4 +1,6 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='view') }}
+-- A view: school_indicators is its one reader and writes these rows with their standards (every other model reads
+-- school_indicators). As a table the same 27 M national rows were written twice (36 s of a ten-year build).
 -- Long form: one row per school part, level, method and indicator, for the parts in that method's own scope
 -- (spec §3 / §4.1) that have students. value = resource / students (x100 for per-hundred indicators); NULL when
 -- the resource was not reported (the part is then left out of that indicator only).
@@ -7,7 +9,7 @@
 
 with parts as (
     select * from {{ ref('int_school_parts') }}
-    where {{ year_filter() }} and students > 0
+    where students > 0
 ),
 
 narrow as (
@@ -30,7 +32,7 @@ flagged as (
     select distinct f.year, f.school_code, i.method, i.indicator, i.level
     from {{ ref('stg_submission_flags') }} f
     join {{ ref('indicator_inputs') }} i on i.field = f.field
-    where f.severity = 'warning' and f.school_code is not null and {{ year_filter('f.year') }}
+    where f.severity = 'warning' and f.school_code is not null
 )
 
 select

@@ -4,9 +4,12 @@
 -- Beside them the same figures without the parts whose inputs carry a 'warning' flag (issue 4), and
 -- `provisional` when those parts decide the verdict.
 
+-- The school part values come from school_indicators (the same rows as int_school_indicator_values, written once).
 with v as (
-    select * from {{ ref('int_school_indicator_values') }}
-    where {{ year_filter() }}
+    select s.*, left(s.county_code, 2) as province_code, s.resource is not null as resource_reported, d.scale
+    from {{ ref('school_indicators') }} s
+    join {{ ref('indicators') }} d using (method, indicator)
+    where {{ year_filter('s.year') }}
 ),
 
 grid as (
