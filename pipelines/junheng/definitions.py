@@ -9,10 +9,10 @@ from pathlib import Path
 import dagster as dg
 
 from junheng.defs.dbt.assets import JunhengDbtCliResource, dbt_asset_defs, dbt_project
-from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_DIR / "data"

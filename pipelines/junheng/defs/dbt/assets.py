@@ -98,6 +98,11 @@ def _point_profile_at(warehouse: WarehouseResource) -> None:
     os.environ["JUNHENG_WAREHOUSE"] = warehouse.path
 
 
+def _clear_window() -> None:
+    for name in ("JUNHENG_MIN_YEAR", "JUNHENG_MAX_YEAR"):
+        os.environ.pop(name, None)
+
+
 def _invoke(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -107,17 +112,15 @@ def _invoke(
 ):
     """Run dbt, then keep its partial-parse state for the next invocation and drop its target folder."""
     _point_profile_at(warehouse)
-    for name, value in (("JUNHENG_MIN_YEAR", years and years[0]), ("JUNHENG_MAX_YEAR", years and years[1])):
-        if value:
-            os.environ[name] = str(value)
-        else:
-            os.environ.pop(name, None)
+    # The subprocess inherits the window (macros/per_year.sql); none, not a stray one, means every year.
+    _clear_window()
+    if years:
+        os.environ.update(JUNHENG_MIN_YEAR=str(years[0]), JUNHENG_MAX_YEAR=str(years[1]))
     try:
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
     finally:
-        for name in ("JUNHENG_MIN_YEAR", "JUNHENG_MAX_YEAR"):
-            os.environ.pop(name, None)
+        _clear_window()
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
         keep_partial_parse(state)
