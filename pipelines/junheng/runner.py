@@ -100,6 +100,7 @@ def run(
     try:
         from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
         from junheng.defs.quality.assets import docs_root
+        from junheng.defs.quality.flags import BASELINES
 
         work = wh.begin_build(warehouse)
         with wh.connect(work) as conn:
@@ -155,6 +156,8 @@ def run(
                 report.failed[str(year)] = message
                 progress(f"{year}: 失败 / failed: {message.splitlines()[0] if message else ''}")
                 break
+        BASELINES.clear()  # the quality step's last years (~150 MB each at national scale) are not needed by dbt
+        _release_memory()
         # The year after a reloaded one: its year-over-year flags (recomputed by the quality asset) feed its marts.
         report.recomputed = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
         built = sorted(set(report.loaded) | set(report.recomputed))
