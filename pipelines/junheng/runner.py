@@ -156,7 +156,7 @@ def run(
                 report.failed[str(year)] = message
                 progress(f"{year}: 失败 / failed: {message.splitlines()[0] if message else ''}")
                 break
-        BASELINES.clear()  # the quality step's last years (~150 MB each at national scale) are not needed by dbt
+        BASELINES.clear()  # the quality step's last years (~130 MB each at national scale) are not needed by dbt
         _release_memory()
         # The year after a reloaded one: its year-over-year flags (recomputed by the quality asset) feed its marts.
         report.recomputed = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))

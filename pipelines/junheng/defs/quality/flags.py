@@ -4,8 +4,8 @@ Pure (no Dagster): reads raw.census_schools for year, year-1 and year-2 (year-2 
 value was itself the slip) and raw.county_returns for year; returns a pandas DataFrame with FLAG_COLUMNS.
 
 A year's prepared census rows and its current-year warnings are kept in memory for the next year's year-over-year
-rules (`Baselines`): `junheng run` flags the years in order in one process, so a ten-year build reads and screens
-each year once instead of three times. They are keyed by the rows' load (run id, time, count) and the rules file,
+rules (`Baselines`): `junheng run` flags the years in order in one process, so a ten-year build reads each year once
+instead of three times and screens it once instead of twice. They are keyed by the rows' load (run id, time, count) and the rules file,
 so a reloaded year or a changed rule is read again.
 """
 
@@ -24,6 +24,9 @@ from junheng.defs.quality.gx_run import Failure, GXOutcome, run_suites
 from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind, rules_path
 
 FLAG_COLUMNS = ["year", "county_code", "school_code", "rule_id", "severity", "field", "value", "expected", "detail"]
+CURRENT_YEAR_TABLES = ("parts_primary", "parts_junior", "values", "subcounts", "rooms")  # current_year_frames()
+
+
 def empty_flags() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else "object") for c in FLAG_COLUMNS}).astype(
         {"year": "int64"})
@@ -68,7 +71,7 @@ class Baseline:
 
 class Baselines:
     """The last years flagged in this process: after year Y, Y and Y-1 (year Y+1's prev and prev2; a national
-    year's prepared rows are ~150 MB)."""
+    year's prepared rows are ~130 MB)."""
 
     def __init__(self, size: int = 2):
         self._size = size
@@ -158,8 +161,6 @@ def _warnings(outcome: GXOutcome, frames: dict[str, pd.DataFrame], year: int) ->
     warn = flags[flags["severity"] == "warning"]
     return frozenset(zip(warn["school_code"], warn["field"]))
 
-
-CURRENT_YEAR_TABLES = ("parts_primary", "parts_junior", "values", "subcounts", "rooms")
 
 
 def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=None, prev_warnings=None):
