@@ -232,7 +232,7 @@ def fixed_costs(work: Path) -> dict:
         out[name] = round(time.perf_counter() - t0, 2)
     dbt = PY.parent / "dbt"
     wh = work / "fixed.duckdb"
-    env = {**os.environ, "JUNHENG_WAREHOUSE": str(wh), "DBT_TARGET_PATH": str(work / "fixed_target")}
+    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(wh), "DBT_TARGET_PATH": str(work / "fixed_target")}
     t0 = time.perf_counter()
     subprocess.run([str(dbt), "parse", "--no-partial-parse", "--project-dir", "dbt_project", "--profiles-dir",
                     "dbt_project"], cwd=REPO, env=env, capture_output=True, check=False)

@@ -20,11 +20,21 @@ def test_usage_errors_exit_2(tmp_path: Path):
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
-def test_no_years_found_exits_1_and_is_recorded(tmp_path: Path):
+def test_no_years_found_exits_1_and_launches_nothing(tmp_path: Path):
     (tmp_path / "data").mkdir()
     wh = tmp_path / "wh.duckdb"
     result = junheng("run", "--data-dir", str(tmp_path / "data"), "--warehouse", str(wh))
     assert result.returncode == 1
     assert "no year folders" in result.stdout and not wh.exists()
     runs = junheng("runs", "--warehouse", str(wh))
-    assert runs.returncode == 0 and "published=False" in runs.stdout
+    assert runs.returncode == 0 and "no runs recorded" in runs.stdout
+
+
+def test_a_year_outside_the_partitions_is_refused_by_name_not_a_traceback(tmp_path: Path):
+    for year in ("2023", "3000"):
+        (tmp_path / "data" / "census" / year).mkdir(parents=True)
+    result = junheng("run", "--data-dir", str(tmp_path / "data"), "--warehouse", str(tmp_path / "wh.duckdb"),
+                     "--year", "3000")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "被拒绝 refused 3000" in result.stdout and "outside the loadable years" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -26,7 +26,7 @@ def dbt(tmp_path_factory):
     con = duckdb.connect(str(warehouse))
     ensure_raw_schema(con)  # raw tables and marts.submission_flags, the project's sources
     con.close()
-    env = {**os.environ, "JUNHENG_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         cmd = [_dbt_executable(), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),

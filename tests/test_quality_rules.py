@@ -278,52 +278,74 @@ def _load(conn, df: pd.DataFrame) -> None:
     conn.unregister("_df")
 
 
-def test_flags_asset_replaces_year_and_recomputes_next(tmp_path, panel):
+def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel):
+    """One run over 2022–2023 (the years after a reloaded 2022): both years' flags are replaced in the load's copy,
+    and what the run materializes reaches the published file through published_warehouse."""
     import dagster as dg
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from junheng.defs.quality import quality_assets, quality_checks
+    from junheng.defs.publish import published_warehouse_asset
+    from junheng.defs.quality import FLAGS_KEY, quality_assets, quality_checks
     from junheng.defs.resources import WarehouseResource
 
     y21, y22, y23 = panel
     published = tmp_path / "wh.duckdb"
-    building = tmp_path / "wh.duckdb.building"
-    with duckdb.connect(str(building)) as conn:
+    with duckdb.connect(str(published)) as conn:
         ensure_raw_schema(conn)
         for df in (y21, y22, y23):
             _load(conn, df)
-        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        conn.execute("""CREATE TABLE IF NOT EXISTS marts.submission_flags (year INTEGER NOT NULL, county_code VARCHAR,
-            school_code VARCHAR, rule_id VARCHAR NOT NULL, severity VARCHAR NOT NULL, field VARCHAR, value DOUBLE,
-            expected VARCHAR, detail VARCHAR)""")
-        # stale rows of 2022 and 2023 that a reload must replace
+        # stale rows of 2022 and 2023 that the run must replace
         conn.execute("INSERT INTO marts.submission_flags VALUES (2022, '340100', 'C00', 'R_STALE', 'warning', "
                      "NULL, NULL, NULL, NULL), (2023, '340100', 'C00', 'R_STALE', 'warning', NULL, NULL, NULL, NULL)")
-    wh = WarehouseResource(path=str(building), data_dir=str(tmp_path))
-    res = dg.materialize([*quality_assets, *quality_checks], partition_key="2022", resources={"warehouse": wh})
+    wh = WarehouseResource(published=str(published), data_dir=str(tmp_path))
+    res = dg.materialize(
+        [*quality_assets, *quality_checks, published_warehouse_asset([FLAGS_KEY])],
+        resources={"warehouse": wh},
+        tags={ASSET_PARTITION_RANGE_START_TAG: "2022", ASSET_PARTITION_RANGE_END_TAG: "2023"},
+    )
     assert res.success
-    with duckdb.connect(str(building), read_only=True) as conn:
+    assert not published.with_name("wh.duckdb.building").exists()
+    with duckdb.connect(str(published), read_only=True) as conn:
         f = conn.execute("SELECT * FROM marts.submission_flags").df()
-    assert "R_STALE" not in set(f["rule_id"])  # 2022 replaced, and 2023 recomputed (year + 1 is loaded)
+    assert "R_STALE" not in set(f["rule_id"])
     assert set(f["year"]) == {2022, 2023}
     assert len(f[(f.year == 2022) & (f.rule_id == "R_NEGATIVE") & (f.school_code == "P12")]) == 1
     assert f[(f.year == 2023) & (f.severity == "warning") & f.school_code.notna()].empty
-    # materialization metadata points at the Data Docs beside the published warehouse
-    mats = res.asset_materializations_for_node("marts__submission_flags")
-    md = mats[0].metadata
-    docs = Path(md["gx_data_docs"].value)
-    assert docs == published.parent / "docs" / "gx" / "2022" / "index.html" and docs.exists()
-    assert (published.parent / "docs" / "gx" / "index.html").exists()  # all years' sites, linked
-    assert md["warnings"].value > 0
+    # per-partition metadata: each year its own counts and Data Docs, published beside the warehouse
+    mats = {m.partition: m for m in res.asset_materializations_for_node("marts__submission_flags")}
+    assert set(mats) == {"2022", "2023"}
+    md = mats["2022"].metadata
+    assert md["warnings"].value > 0 and Path(md["gx_data_docs"].value).exists()
+    assert (published.parent / "docs" / "gx" / "index.html").exists()
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
     assert set(checks) == {"school_plausibility", "county_return_plausibility"}
     assert not checks["school_plausibility"].passed  # warnings exist: reported, never blocking
     assert checks["school_plausibility"].severity.value == "WARN"
 
 
+def test_a_run_that_would_not_publish_is_refused_before_it_starts(tmp_path, panel):
+    import dagster as dg
+
+    from junheng.defs.quality import quality_assets
+    from junheng.defs.resources import WarehouseResource
+
+    published = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(published)) as conn:
+        ensure_raw_schema(conn)
+        _load(conn, panel[0])
+    before = published.read_bytes()
+    wh = WarehouseResource(published=str(published), data_dir=str(tmp_path))
+    res = dg.materialize(quality_assets, partition_key="2021", resources={"warehouse": wh}, raise_on_error=False)
+    assert not res.success
+    assert "published_warehouse" in str(res.all_events)
+    assert res.get_asset_materialization_events() == []
+    assert published.read_bytes() == before
+
+
 def test_next_year_reuses_the_baseline_and_gives_the_same_flags(tmp_path, panel):
     """Flagging 2022 then 2023 in one process reuses 2022's prepared rows and warnings (no re-read, no re-screen);
     the 2023 flags equal those computed from scratch. Reloading 2022 (a new load) is not served from memory."""
-    from junheng.defs.quality.flags import BASELINES, _baseline_key, compute_flags
+    from junheng.defs.quality.flags import Baselines, _baseline_key, compute_flags
 
     _, y22, y23 = panel
     path = tmp_path / "wh.duckdb"
@@ -332,16 +354,14 @@ def test_next_year_reuses_the_baseline_and_gives_the_same_flags(tmp_path, panel)
         for df in (y22, y23):  # no 2021: 2022's own warnings alone keep its slips from being 2023's baseline
             _load(conn, df)
     with duckdb.connect(str(path), read_only=True) as conn:
-        BASELINES.clear()
         scratch = compute_flags(conn, 2023)
-        BASELINES.clear()
-        compute_flags(conn, 2022)
+        baselines = Baselines()  # what one run of the flags asset carries from year to year
+        compute_flags(conn, 2022, baselines=baselines)
         key22 = _baseline_key(conn, 2022)
         # 2022's current-year warnings (P04's books out of range) are kept: not a baseline for 2023's changes
-        assert ("P04", "books") in BASELINES.get(key22).warnings
-        reused = compute_flags(conn, 2023)
+        assert ("P04", "books") in baselines.get(key22).warnings
+        reused = compute_flags(conn, 2023, baselines=baselines)
     pd.testing.assert_frame_equal(reused, scratch)
     with duckdb.connect(str(path)) as conn:
         conn.execute("UPDATE raw.census_schools SET load_run_id = 'reload' WHERE year = 2022")
-        assert _baseline_key(conn, 2022) != key22 and BASELINES.get(_baseline_key(conn, 2022)) is None
-    BASELINES.clear()
+        assert _baseline_key(conn, 2022) != key22 and baselines.get(_baseline_key(conn, 2022)) is None

@@ -1,23 +1,16 @@
 {#-
   Per-year incremental models: in an incremental run read only the requested years, given either as
-  --vars '{"year": N}' or as a range --vars '{"min_year": A, "max_year": B}' (by hand), or in the environment as
-  JUNHENG_MIN_YEAR / JUNHENG_MAX_YEAR (what Dagster passes for a partition range: --vars are part of dbt's parse
-  state, so a new window would re-parse the whole project; an env_var() read only while executing is not);
-  without them (first build, full refresh) read every year.
+  --vars '{"year": N}' or as a range --vars '{"min_year": A, "max_year": B}' (what Dagster passes for a run's
+  partition range, defs/dbt/assets.py); without them (first build, full refresh) read every year.
   delete+insert on unique_key year then replaces exactly the years built.
 -#}
 {% macro requested_window() -%}
-    {#- [first, last] year of this invocation, or none for every year. The environment is read only while
-        executing: an env_var() read while parsing would be recorded in dbt's parse state. -#}
+    {#- [first, last] year of this invocation, or none for every year. -#}
     {%- if var('year', none) is not none -%}
         {{ return([var('year') | int, var('year') | int]) }}
     {%- endif -%}
     {%- set lo = var('min_year', none) -%}
     {%- set hi = var('max_year', none) -%}
-    {%- if lo is none and hi is none and execute -%}
-        {%- set lo = env_var('JUNHENG_MIN_YEAR', '') or none -%}
-        {%- set hi = env_var('JUNHENG_MAX_YEAR', '') or none -%}
-    {%- endif -%}
     {%- if lo is none and hi is none -%}
         {{ return(none) }}
     {%- endif -%}

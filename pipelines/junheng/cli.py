@@ -61,8 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not data_dir.is_dir():
         print(f"数据目录不存在 / data directory not found: {data_dir}", file=sys.stderr)
         return 2
-    console = sys.stdout
-    report = run(data_dir, Path(args.warehouse), args.year or None, progress=lambda line: print(line, file=console, flush=True))
+    report = run(data_dir, Path(args.warehouse), args.year or None, wait=not args.no_wait,
+                 progress=lambda line: print(line, flush=True))
     _print_report(report)
     return report.exit_code
 
@@ -70,20 +70,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from junheng.runner import read_runs
 
-    runs = read_runs(Path(args.warehouse))[-args.last :]
+    runs = read_runs(Path(args.warehouse), last=args.last)
     if not runs:
         print("没有运行记录 / no runs recorded")
     for r in runs:
-        refused = {y: len(p) for y, p in r["refused"].items()}
+        refused = {str(y): len(p) for y, p in r.refused.items()}
         print(
-            f"{r['started_at']} {r['run_id']} loaded={r['loaded']} refused={refused} "
-            f"failed={list(r['failed'])} published={r['published']}"
+            f"{r.started_at} {r.run_id} {r.status} by={r.launched_by!r} requested={r.requested} loaded={r.loaded} "
+            f"refused={refused} failed={list(r.failed)} published={r.published}"
         )
         if args.problems:
-            for year, problems in r["refused"].items():
+            for year, problems in r.refused.items():
                 for p in problems:
                     print(f"    {year} {p['file']} row {p['row']} column {p['column']}: {p['message']}")
+            for step, error in r.failed.items():
+                print(f"    failed [{step}]: {error}")
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """`dagster dev` on this warehouse's instance (created if missing), the code location of pyproject.toml."""
+    import os
+
+    from junheng.lib.instance import dagster_home, ensure_home
+
+    warehouse = Path(args.warehouse).resolve()
+    env = {**os.environ, "DAGSTER_HOME": str(ensure_home(dagster_home(warehouse))),
+           "JUNHENG_WAREHOUSE": str(warehouse), "JUNHENG_DATA_DIR": str(Path(args.data_dir).resolve())}
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "dev", "-m", "junheng.definitions", "-p", str(args.port)]
+    print(f"DAGSTER_HOME={env['DAGSTER_HOME']} {' '.join(cmd)}", flush=True)
+    os.execve(cmd[0], cmd, env)
 
 
 # Subcommands whose own argv parsing lives with their code; `junheng NAME ...` hands them the rest as is.
@@ -102,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="census/<year>/ 与 county_returns/<year>/ 所在目录")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="发布的 DuckDB 文件 / the published DuckDB file")
     p.add_argument("--year", type=_year, action="append", help="要入库的年度，可重复；默认全部 / year to load (repeatable)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="运行记录 / the record of past runs")
@@ -109,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=10)
     p.add_argument("--problems", action="store_true", help="列出被拒绝年度的全部问题 / list every problem")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("ui", help="Dagster 界面 / the Dagster UI (dagster dev) on this warehouse's instance")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
 
     for name, (_, _, text) in PASSTHROUGH.items():
         sub.add_parser(name, help=text, add_help=False)

@@ -1,31 +1,25 @@
-"""What `junheng run` (and the schedule and sensor) do: load years through the Dagster asset graph on a
-private copy of the warehouse, publish it atomically, and keep a record of the run.
-
-Order: per requested year, one Dagster run of its partition: files → raw tables → quality flags (which
-also recompute the year-over-year flags of the year after) → thresholds (dbt seeds) → one run over the
-range of loaded years (and the year after each): per-year marts in a single dbt invocation → trend marts →
-publish. A refused year is left as it was; the others are published. Any other failure publishes nothing.
+"""What `junheng run` does: launch `load_job` for the requested years on the persistent Dagster instance beside the
+warehouse, the same job the schedule, the sensor and the UI launch, and read its outcome back from that instance
+(`junheng runs` reads every load the same way). Exit codes: 0 everything requested loaded and published; 1 something
+was refused or failed; 2 wrong usage (cli.py).
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import json
+import getpass
+import os
+import socket
 import time
-from contextlib import redirect_stderr, redirect_stdout
-import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-from junheng.lib import warehouse as wh
-from junheng.lib.dbt_state import BackgroundParse
 from junheng.lib.ingest import available_years
+from junheng.lib.instance import instance_for
+
+RAW_KEY = ("raw", "census_schools")
+FLAGS_KEY = ("marts", "submission_flags")
+PUBLISHED_KEY = ("published_warehouse",)
 
 
 @dataclass
@@ -35,219 +29,157 @@ class RunReport:
     data_dir: str
     warehouse: str
     requested: list[int]
+    status: str = ""
+    launched_by: str = ""
     loaded: list[int] = field(default_factory=list)
     refused: dict[int, list[dict]] = field(default_factory=dict)  # year → problems (file, row, column, message)
     failed: dict[str, str] = field(default_factory=dict)  # step → error
     recomputed: list[int] = field(default_factory=list)  # years after a reloaded year: flags and marts rebuilt
     published: bool = False
-    flags: dict[str, int] = field(default_factory=dict)  # severity → count over the loaded years
+    flags: dict[str, int] = field(default_factory=dict)  # severity → count over the run's years
     data_docs: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
-    steps: dict[str, float] = field(default_factory=dict)  # Dagster step (op) → seconds, summed over the run
-    log: str | None = None  # dbt output and the Dagster event log of this run
+    log: str | None = None  # Dagster's event log and dbt's output of this run
 
     @property
     def exit_code(self) -> int:
         return 0 if self.published and not self.refused and not self.failed else 1
 
 
-def runs_log_path(warehouse: Path) -> Path:
-    return warehouse.with_name(warehouse.name + ".runs.jsonl")
-
-
 def run_log_path(warehouse: Path, run_id: str) -> Path:
     return warehouse.with_name(warehouse.name + ".logs") / f"{run_id}.log"
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> tuple[list[dict] | None, str]:
-    """The refusal problems when ingestion refused the year, else the first error text."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            user = data.user_failure_data
-            if user is not None and "problems" in user.metadata:
-                return list(user.metadata["problems"].value), user.description or ""
-            return None, data.error.message.strip() if data.error else "step failed"
-    for check in result.get_asset_check_evaluations():
-        if not check.passed:
-            return None, f"blocking check {check.check_name} failed: {check.metadata}"
-    return None, "run failed"
+def _problem(year: int, message: str) -> dict:
+    return {"file": f"census/{year}/", "row": None, "column": None, "message": message}
 
 
-def run(
-    data_dir: Path,
-    warehouse: Path,
-    years: list[int] | None = None,
-    progress: Callable[[str], None] = print,
-    instance: dg.DagsterInstance | None = None,
-) -> RunReport:
+def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: bool = True,
+        progress=print) -> RunReport:
     data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
-    report = RunReport(
-        run_id=uuid.uuid4().hex[:12],
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        data_dir=str(data_dir),
-        warehouse=str(warehouse),
-        requested=sorted(set(years)) if years else available_years(data_dir),
-    )
-    if not report.requested:
+    requested = sorted(set(years)) if years else available_years(data_dir)
+    report = RunReport(run_id="", started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), data_dir=str(data_dir),
+                       warehouse=str(warehouse), requested=requested)
+    if not requested:
         report.failed["years"] = f"{data_dir}/census/ 下没有任何年度文件夹 / no year folders under census/"
-        _record(report, warehouse)
         return report
+    # The code location reads its folders from the environment (definitions.py); this process loads one warehouse.
+    os.environ["JUNHENG_DATA_DIR"], os.environ["JUNHENG_WAREHOUSE"] = str(data_dir), str(warehouse)
+    import dagster as dg
 
-    t0 = time.perf_counter()
-    # dbt's full parse of the project (seconds) runs on the other core while Dagster loads and the years load.
-    parse = BackgroundParse(wh.building_path(warehouse))
+    from junheng.defs.orchestration import YearOutsidePartitions, load_request, stale_years
+    from junheng.defs.partitions import year_keys
+    from junheng.definitions import defs
+
+    keys = year_keys()
+    for year in [y for y in requested if y not in keys]:
+        report.refused[year] = [_problem(year, f"年度不在可入库范围 {keys[0]}–{keys[-1]} / year outside the loadable "
+                                               f"years {keys[0]}–{keys[-1]} (first census folder to this year)")]
+    inside = [y for y in requested if y in keys]
+    if not inside:
+        return report
+    instance = instance_for(warehouse)
+    # Years whose flags read a year reloaded without them (Dagster: stale) are rebuilt by this load too.
+    stale = stale_years(instance, defs.get_repository_def().asset_graph, sorted(set(available_years(data_dir))))
     try:
-        from junheng.definitions import build_defs  # loads the dbt manifest: only when there is work to do
-        from junheng.defs.quality.assets import docs_root
-        from junheng.defs.quality.flags import BASELINES
-
-        work = wh.begin_build(warehouse)
-        with wh.connect(work) as conn:
-            before = {y for (y,) in conn.execute("select distinct year from raw.census_schools").fetchall()}
-        defs = build_defs(work, data_dir)
-    except BaseException:
-        parse.cancel()
-        raise
-    log_path = run_log_path(warehouse, report.run_id)
+        request = load_request(inside, data_dir, warehouse, stale=stale)
+    except YearOutsidePartitions as outside:  # guarded above; kept for a clear message if the window moves
+        report.failed["years"] = str(outside)
+        return report
+    by = f"junheng run ({getpass.getuser()}@{socket.gethostname()}, pid {os.getpid()})"
+    progress(f"{request.first}–{request.last}: 入库 / loading {', '.join(map(str, request.years))}"
+             + (f"; 重算 / rebuilding {', '.join(map(str, request.rebuilt))}" if request.rebuilt else ""))
+    log_path = run_log_path(warehouse, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    report.log = str(log_path)
-    instance = instance or dg.DagsterInstance.ephemeral()
+    with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log):
+        result = defs.get_job_def("load_job").execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags={**request.tags, "junheng/launched_by": by, "junheng/log": str(log_path)},
+            run_config={
+                **request.run_config,
+                "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
+                                                       "wait": wait}}},
+                # The console shows warnings and errors (a refused year, a wait); the full log is the run's.
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
+        )
+    outcome = report_from_run(instance, result.run_id)
+    outcome.refused = {**report.refused, **outcome.refused}
+    return outcome
 
-    def execute(
-        job: str, partition: str | None = None, years: tuple[int, int] | None = None, step: str = ""
-    ) -> dg.ExecuteInProcessResult:
-        started = time.perf_counter()
-        tags = {"junheng/run_id": report.run_id}
-        if years:  # one run over a range of year partitions
-            tags |= {ASSET_PARTITION_RANGE_START_TAG: str(years[0]), ASSET_PARTITION_RANGE_END_TAG: str(years[1])}
-        # The console shows progress lines and the summary; dbt's output and Dagster's log go to the run's log file.
-        with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
-            result = defs.get_job_def(job).execute_in_process(
-                instance=instance,
-                partition_key=partition,
-                raise_on_error=False,
-                tags=tags,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            )
-        _release_memory()  # a national year's frames are freed by now; give the heap back before the next run
-        key = step or job
-        report.seconds[key] = round(report.seconds.get(key, 0.0) + time.perf_counter() - started, 2)
-        for event in result.all_events:  # per-op time (ingest vs quality flags vs checks vs dbt) for benchmarks
-            if event.is_step_success or event.is_step_failure:
-                ms = getattr(event.event_specific_data, "duration_ms", None)
-                if ms is not None and event.step_key:
-                    report.steps[event.step_key] = round(report.steps.get(event.step_key, 0.0) + ms / 1000, 2)
-        return result
 
-    try:
-        for year in report.requested if not report.failed else []:
-            progress(f"{year}: 读取、校验、入库、质量标记 / reading, validating, loading, flagging …")
-            result = execute("year_ingest_job", str(year), step="ingest")
-            if result.success:
-                report.loaded.append(year)
-                progress(f"{year}: 已入库 / loaded ({_ingest_summary(result)})")
-                continue
-            problems, message = _failure(result)
-            if problems is not None:
-                report.refused[year] = problems
-                progress(f"{year}: 被拒绝 / refused ({len(problems)} problems)")
-            else:
-                report.failed[str(year)] = message
-                progress(f"{year}: 失败 / failed: {message.splitlines()[0] if message else ''}")
-                break
-        BASELINES.clear()  # the quality step's last years (~130 MB each at national scale) are not needed by dbt
-        _release_memory()
-        # The year after a reloaded one: its year-over-year flags (recomputed by the quality asset) feed its marts.
-        report.recomputed = sorted({y + 1 for y in report.loaded} & before - set(report.loaded))
-        built = sorted(set(report.loaded) | set(report.recomputed))
-        if built:
-            waited = time.perf_counter()
-            parse.install()  # before the first dbt invocation, so that it starts from a parsed project
-            report.seconds["dbt_parse_wait"] = round(time.perf_counter() - waited, 2)
-            result = execute("config_job", step="config")
-            if not result.success:
-                report.failed["config"] = _failure(result)[1]
-        for first, last in _ranges(built) if not report.failed else []:
-            progress(f"{first}–{last}: 指标与评估（dbt）/ per-year marts …")
-            result = execute("year_marts_job", years=(first, last), step="marts")
-            if not result.success:
-                report.failed[f"marts {first}-{last}"] = _failure(result)[1]
-                break
-        if report.loaded and not report.failed:
-            progress("趋势与排名 / trends …")
-            result = execute("trends_job", step="trends")
-            if not result.success:
-                report.failed["trends"] = _failure(result)[1]
-        if report.loaded and not report.failed:
-            with wh.connect(work) as conn:
-                report.flags = _flag_counts(conn, report.loaded)
-            wh.publish(warehouse)
-            report.published = True
-            docs = docs_root(work) / "index.html"
-            report.data_docs = str(docs) if docs.exists() else None
-    finally:
-        parse.cancel()
-        if not report.published:
-            wh.abandon_build(warehouse)
-        report.seconds["total"] = round(time.perf_counter() - t0, 2)
-        _record(report, warehouse)
+def report_from_run(instance, run_id: str) -> RunReport:
+    """A load's outcome as Dagster recorded it: materializations and their metadata, step failures, timings."""
+    import dagster as dg
+
+    record = instance.get_run_record_by_id(run_id)
+    run = record.dagster_run
+    tags = run.tags
+    resources = (run.run_config or {}).get("resources", {}).get("warehouse", {}).get("config", {})
+    requested = [int(y) for y in tags.get("junheng/requested_years", "").split(",") if y]
+    report = RunReport(
+        run_id=run_id,
+        started_at=_iso(record.start_time or record.create_timestamp.timestamp()),
+        data_dir=resources.get("data_dir", ""),
+        warehouse=resources.get("published", tags.get("junheng/warehouse", "")),
+        requested=requested,
+        status=run.status.value,
+        launched_by=tags.get("junheng/launched_by") or next(
+            (f"{k.split('/')[1].split('_')[0]} {v}" for k, v in tags.items()
+             if k in ("dagster/sensor_name", "dagster/schedule_name")), "Dagster UI / API"),
+        log=tags.get("junheng/log"),
+    )
+    flags: dict[str, int] = {}
+    for event in instance.all_logs(run_id):
+        dagster_event = event.dagster_event
+        if dagster_event is None:
+            continue
+        if dagster_event.is_step_materialization:
+            mat = dagster_event.step_materialization_data.materialization
+            key, md = tuple(mat.asset_key.path), mat.metadata
+            status = md["status"].value if "status" in md else None
+            if key == RAW_KEY and mat.partition:
+                year = int(mat.partition)
+                if status == "loaded":
+                    report.loaded.append(year)
+                elif status == "refused":
+                    report.refused[year] = list(md["problems"].value)
+                elif status == "kept":
+                    report.recomputed.append(year)
+            elif key == FLAGS_KEY and mat.partition:
+                for severity, name in (("warning", "warnings"), ("info", "infos")):
+                    if name in md:
+                        flags[severity] = flags.get(severity, 0) + int(md[name].value)
+            elif key == PUBLISHED_KEY:
+                report.published = True
+                if "data_docs" in md:
+                    report.data_docs = md["data_docs"].value
+        elif dagster_event.is_step_failure and dagster_event.step_key not in report.failed:
+            error = dagster_event.step_failure_data.error
+            user = dagster_event.step_failure_data.user_failure_data
+            report.failed[dagster_event.step_key] = (
+                user.description if user and user.description else (error.message.strip() if error else "step failed"))
+        elif dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE and not report.failed:
+            report.failed["run"] = (event.message or "run failed").strip()
+    if run.status != dg.DagsterRunStatus.SUCCESS and not report.failed:
+        report.failed["run"] = f"run {run.status.value}"
+    report.flags = flags
+    if record.start_time and record.end_time:
+        report.seconds["total"] = round(record.end_time - record.start_time, 2)
     return report
 
 
-def _release_memory() -> None:
-    """Collect garbage and return freed heap pages to the OS (glibc malloc_trim), so the peak of one year's
-    quality frames does not sit on top of what the previous years left behind (measured: ~2 GB between years)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
 
 
-def _ranges(years: list[int]) -> list[tuple[int, int]]:
-    """Contiguous runs of years: 2015..2018, 2020..2024. A gap (a refused year) is not rebuilt."""
-    out: list[tuple[int, int]] = []
-    for y in years:
-        if out and y == out[-1][1] + 1:
-            out[-1] = (out[-1][0], y)
-        else:
-            out.append((y, y))
-    return out
+def read_runs(warehouse: Path, last: int = 10) -> list[RunReport]:
+    """The loads of this warehouse recorded in its Dagster instance, oldest first."""
+    import dagster as dg
 
-
-def _ingest_summary(result: dg.ExecuteInProcessResult) -> str:
-    for mat in result.asset_materializations_for_node("raw_year_files"):
-        rows = mat.metadata.get("dagster/row_count")
-        files = mat.metadata.get("files")
-        if rows is not None and files is not None:
-            return f"{len(files.value)} 个文件 files, {rows.value} 所学校 schools"
-    return ""
-
-
-def _flag_counts(conn, years: list[int]) -> dict[str, int]:
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_flags'"
-    ).fetchone()[0]
-    if not exists:
-        return {}
-    rows = conn.execute(
-        f"select severity, count(*) from marts.submission_flags where year in ({','.join('?' * len(years))}) group by 1",
-        years,
-    ).fetchall()
-    return {sev: n for sev, n in rows}
-
-
-def _record(report: RunReport, warehouse: Path) -> None:
-    """Append the run to `<warehouse>.runs.jsonl`, kept beside the warehouse so refused runs are recorded too."""
-    log = runs_log_path(warehouse)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(report), ensure_ascii=False) + "\n")
-
-
-def read_runs(warehouse: Path) -> list[dict]:
-    log = runs_log_path(warehouse)
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    warehouse = warehouse.resolve()
+    home = instance_for(warehouse)
+    runs = home.get_runs(filters=dg.RunsFilter(job_name="load_job", tags={"junheng/warehouse": str(warehouse)}),
+                         limit=last)
+    return [report_from_run(home, r.run_id) for r in reversed(list(runs))]

@@ -1,33 +1,152 @@
-"""Resources shared by every domain: where the files are and which warehouse file a run writes."""
+"""The warehouse resource: where the files are, which warehouse a load publishes, and the load's private copy.
+
+Every load is one Dagster run (job `load_job`, in-process executor), so the resource's set-up and tear-down bracket
+the whole load: set-up takes the warehouse's lock (waiting for, or with `wait=False` refusing to wait for, a load
+that holds it), marks a load that died holding it as failed, and makes the private copies; assets write only to
+those; the `published_warehouse` asset publishes them; tear-down discards them when nothing was published and
+releases the lock. A run that would materialize assets without publishing them is refused at set-up, so the
+catalog never shows a materialization that is then thrown away.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
-from junheng.lib import warehouse
+from junheng.lib import warehouse as wh
+
+PUBLISHED_KEY = dg.AssetKey(["published_warehouse"])
+WAREHOUSE_TAG = "junheng/warehouse"  # the published file a load run replaces (its run list is per warehouse)
+DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[3] / "data" / "junheng.duckdb"
+
+
+def warehouse_path() -> Path:
+    """The published warehouse of this code location: JUNHENG_WAREHOUSE, else data/junheng.duckdb."""
+    return Path(os.environ.get("JUNHENG_WAREHOUSE", str(DEFAULT_WAREHOUSE))).resolve()
+LIVE_STATUSES = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED,
+                 dg.DagsterRunStatus.CANCELING)
+
+
+def launched_by(tags: dict[str, str]) -> str:
+    """Who started a run, as the lock and the run list show it."""
+    if "dagster/sensor_name" in tags:
+        return f"sensor {tags['dagster/sensor_name']}"
+    if "dagster/schedule_name" in tags:
+        return f"schedule {tags['dagster/schedule_name']}"
+    return tags.get("junheng/launched_by", "Dagster UI / API")
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file this run writes: the private build copy, never the published file.
+    """The published DuckDB file a load replaces, and the data directory it reads.
 
-    `junheng run` points it at `<warehouse>.building` and publishes at the end (lib/warehouse.py).
-    """
+    Assets see `path` (the load's private copy) and `docs_dir` (its Data Docs); never the published file."""
 
-    path: str
+    published: str
     data_dir: str
+    wait: bool = True  # False: a load that finds another one running fails at once, naming it
 
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(Path(self.path), read_only=read_only) as conn:
-            if not read_only:
-                warehouse.ensure_raw_schema(conn)
-            yield conn
+    _lock: wh.LoadLock | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
+    _work: Path | None = PrivateAttr(default=None)
+    _docs: Path | None = PrivateAttr(default=None)
+    _done: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.run
+        if run is None:  # direct invocation (tests of one asset): work on the file itself
+            return
+        materializes = _assets_of_run(context.instance, run)
+        if not materializes:
+            return  # checks alone: they read the published file
+        if PUBLISHED_KEY not in materializes:
+            raise dg.Failure(
+                description=(
+                    "只物化部分资产而不发布，结果会被丢弃：请连同 published_warehouse 一起物化，或运行 load_job。/ "
+                    "Materializing assets without published_warehouse would be thrown away: include "
+                    "published_warehouse in the selection, or launch load_job."),
+                allow_retries=False)
+        published = Path(self.published)
+        self._lock = wh.LoadLock(published)
+
+        def waiting(holder: dict) -> None:
+            message = wh.describe_holder(holder)
+            context.log.warning(message)
+            print(message, file=sys.stderr, flush=True)
+
+        try:
+            previous = self._lock.acquire(wh.holder_record(run.run_id, launched_by(dict(run.tags))),
+                                          wait=self.wait, on_wait=waiting)
+        except wh.WarehouseBusy as busy:
+            self._lock = None
+            raise dg.Failure(description=f"{busy} —— 未等待（--no-wait）/ not waiting (--no-wait)",
+                             allow_retries=False) from None
+        _fail_dead_run(context.instance, previous, run.run_id)
+        self._run_id = run.run_id
+        self._work, self._docs = wh.begin_build(published, run.run_id)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is None:
+            return
+        try:
+            if not self._done and self._run_id:
+                wh.abandon_build(Path(self.published), self._run_id)
+        finally:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def path(self) -> str:
+        """The file assets read and write: the load's private copy (the published file outside a load)."""
+        return str(self._work or self.published)
+
+    @property
+    def docs_dir(self) -> Path:
+        return self._docs or wh.docs_link(Path(self.published))
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        read_only = read_only or self._work is None  # outside a load: never write the published file
+        with wh.connect(Path(self.path), read_only=read_only) as conn:
+            if not read_only:
+                wh.ensure_raw_schema(conn)
+            yield conn
+
+    def publish(self) -> None:
+        if self._work is None or self._run_id is None:
+            raise dg.Failure(description="no load in progress: nothing to publish", allow_retries=False)
+        wh.publish(Path(self.published), self._run_id)
+        self._done = True
+
+
+def _assets_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.AssetKey]:
+    """The assets the run's steps will materialize (its execution plan, as Dagster stored it)."""
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    steps = set(run.step_keys_to_execute) if run.step_keys_to_execute else None
+    return {o.properties.asset_key for step in plan.steps if steps is None or step.key in steps
+            for o in step.outputs if o.properties is not None and o.properties.asset_key is not None}
+
+
+def _fail_dead_run(instance: dg.DagsterInstance | None, previous: dict, current: str) -> None:
+    """A load that held the lock and is gone (killed, machine restarted) is recorded as failed, with why."""
+    dead = previous.get("run_id")
+    if not instance or not dead or dead == current:
+        return
+    run = instance.get_run_by_id(dead)
+    if run is not None and run.status in LIVE_STATUSES:
+        instance.report_run_failed(
+            run,
+            message=(f"入库进程 {previous.get('pid')}@{previous.get('host')} 未完成即终止（被杀死或机器重启），未发布任何内容 / "
+                     f"the load process {previous.get('pid')} on {previous.get('host')} ended without finishing "
+                     f"(killed or machine restarted); nothing was published. Noticed by run {current}."),
+        )

@@ -1,19 +1,26 @@
-"""The DuckDB warehouse file: its raw tables, and how a run works on a private copy and publishes it.
+"""The DuckDB warehouse file: its raw tables, the lock that serialises loads, and how a load works on a private
+copy and publishes it.
 
-DuckDB allows one writer or many readers, never both. Analysts hold the published file open read-only,
-so no run ever writes to it: a run copies it to ``<file>.building``, loads and transforms there, and
-at the end replaces the published file with one atomic rename. Readers that hold the old file keep
-their (consistent) snapshot until they reconnect; a failed or killed run leaves the published file as
-it was.
+DuckDB allows one writer or many readers, never both. Analysts hold the published file open read-only, so no load
+ever writes to it: a load takes the warehouse's lock (``<file>.lock``, an OS file lock: one load at a time, whoever
+starts it), copies the file to ``<file>.building`` and the Data Docs to ``docs/.gx-<run>``, works there, and at the
+end replaces the published file with one atomic rename and then points ``docs/gx`` at the new Data Docs with a
+second one. Readers that hold the old file keep their (consistent) snapshot until they reconnect; a failed or killed
+load leaves the published file and its Data Docs as they were, and the next load starts from a fresh copy.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
+import socket
+import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -83,6 +90,19 @@ def building_path(published: Path) -> Path:
     return published.with_name(published.name + ".building")
 
 
+def lock_path(published: Path) -> Path:
+    return published.with_name(published.name + ".lock")
+
+
+def docs_link(published: Path) -> Path:
+    """What analysts open: ``<dir>/docs/gx`` (a symlink to the Data Docs of the last published load)."""
+    return published.parent / "docs" / "gx"
+
+
+def docs_build_dir(published: Path, run_id: str) -> Path:
+    return docs_link(published).with_name(f".gx-{run_id}")
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     conn = duckdb.connect(str(path), read_only=read_only)
@@ -92,36 +112,185 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         conn.close()
 
 
-def begin_build(published: Path) -> Path:
-    """Start a run's private copy of the published warehouse (a fresh one if none is published)."""
+def pause_point(name: str) -> None:
+    """Fault-injection hook for the kill and interrupt tests: with JUNHENG_PAUSE_AT=<name>:<file>, write <file>
+    when the load reaches <name> and wait there (the test then kills or interrupts the process). Off otherwise."""
+    spec = os.environ.get("JUNHENG_PAUSE_AT", "")
+    point, _, marker = spec.partition(":")
+    if point == name and marker:
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(float(os.environ.get("JUNHENG_PAUSE_SECONDS", "60")))
+
+
+class WarehouseBusy(Exception):
+    """Another load holds the warehouse and the caller asked not to wait."""
+
+
+class LoadLock:
+    """The OS lock that lets one load at a time work on a warehouse, across processes and Dagster instances.
+
+    ``flock`` on ``<file>.lock``: the kernel releases it when the holder exits, however it exits, so a killed load
+    never blocks the next one. The file's text names the holder (run, process, who started it, when); it stays after
+    a crash so that the next holder can tell which run died without finishing.
+    """
+
+    def __init__(self, published: Path):
+        self.path = lock_path(published)
+        self._fd: int | None = None
+
+    def acquire(self, holder: dict, wait: bool, on_wait: Callable[[dict], None] = lambda _: None) -> dict:
+        """Take the lock; return the previous holder's record (empty if none). Blocks while another load runs
+        (calling ``on_wait`` once with its holder), or raises WarehouseBusy when ``wait`` is false."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                current = _read_holder(fd)
+                if not wait:
+                    raise WarehouseBusy(describe_holder(current)) from None
+                on_wait(current)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            previous = _read_holder(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder, ensure_ascii=False).encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return previous
+
+    def release(self) -> None:
+        """Clear the holder record (a clean end) and let the next load in."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+        finally:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        text = os.pread(fd, 65536, 0).decode("utf-8")
+        return json.loads(text) if text.strip() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_holder(holder: dict) -> str:
+    if not holder:
+        return "另一个入库正在进行 / another load is running"
+    return (f"等待 {holder.get('started_at', '?')} 由 {holder.get('by', '?')} 启动的入库（运行 {holder.get('run_id', '?')}，"
+            f"进程 {holder.get('pid', '?')}@{holder.get('host', '?')}）/ waiting for the load started at "
+            f"{holder.get('started_at', '?')} by {holder.get('by', '?')} (run {holder.get('run_id', '?')}, "
+            f"process {holder.get('pid', '?')} on {holder.get('host', '?')})")
+
+
+def holder_record(run_id: str, by: str) -> dict:
+    return {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(), "by": by,
+            "started_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")}
+
+
+def begin_build(published: Path, run_id: str) -> tuple[Path, Path]:
+    """Start a load's private copies (the caller holds the lock): the warehouse (a fresh one if none is published)
+    and its Data Docs. Whatever a killed load left behind is discarded first."""
     work = building_path(published)
     published.parent.mkdir(parents=True, exist_ok=True)
     for stale in (work, work.with_name(work.name + ".wal")):
         stale.unlink(missing_ok=True)
+    _discard_unpublished_docs(published)
     if published.exists():
         shutil.copyfile(published, work)
     with connect(work) as conn:
         ensure_raw_schema(conn)
         conn.execute("CHECKPOINT")
-    return work
+    docs = docs_build_dir(published, run_id)
+    current = docs_link(published)
+    if current.is_dir():
+        shutil.copytree(current.resolve(), docs, symlinks=False)
+    else:
+        docs.mkdir(parents=True)
+    return work, docs
 
 
-def publish(published: Path) -> None:
-    """Atomically replace the published warehouse with the run's copy."""
+def publish(published: Path, run_id: str) -> None:
+    """Make the load's copy the published warehouse (one atomic rename), then its Data Docs (a second one).
+
+    Between the two renames analysts see the new warehouse with the previous Data Docs; the next load repairs the
+    link from what the warehouse records (meta.publication), so the two never stay apart."""
     work = building_path(published)
-    with connect(work) as conn:  # fold the WAL into the file so the rename carries everything
-        conn.execute("CHECKPOINT")
+    docs = docs_build_dir(published, run_id)
+    with connect(work) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS meta.publication (run_id VARCHAR, docs_dir VARCHAR, "
+                     "published_at TIMESTAMP)")
+        conn.execute("DELETE FROM meta.publication")
+        conn.execute("INSERT INTO meta.publication VALUES (?, ?, now()::TIMESTAMP)", [run_id, docs.name])
+        conn.execute("CHECKPOINT")  # fold the WAL into the file so the rename carries everything
     with open(work, "rb") as fh:
         os.fsync(fh.fileno())
+    pause_point("publish")
     os.replace(work, published)
-    dir_fd = os.open(published.parent, os.O_DIRECTORY)
+    _fsync_dir(published.parent)
+    _point_docs_at(published, docs)
+
+
+def _point_docs_at(published: Path, docs: Path) -> None:
+    link = docs_link(published)
+    tmp = link.with_name(f".gx-link-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(docs.name)
+    if link.is_dir() and not link.is_symlink():  # a warehouse published before docs were versioned
+        link.rename(link.with_name(f".gx-{int(time.time())}-old"))
+    os.replace(tmp, link)
+    _fsync_dir(link.parent)
+    _discard_unpublished_docs(published)
+
+
+def _discard_unpublished_docs(published: Path) -> None:
+    """Remove Data Docs folders that are not the published one (killed or superseded loads); repair the link first
+    when the published warehouse names other Data Docs than the link (a load killed between its two renames)."""
+    link = docs_link(published)
+    if not link.parent.is_dir():
+        return
+    recorded = published_docs_dir(published)
+    if recorded and (link.parent / recorded).is_dir() and (not link.is_symlink() or os.readlink(link) != recorded):
+        _point_docs_at(published, link.parent / recorded)
+        return
+    keep = os.readlink(link) if link.is_symlink() else None
+    for p in link.parent.glob(".gx-*"):
+        if p.name != keep and not p.name.startswith(".gx-link-"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def published_docs_dir(published: Path) -> str | None:
+    if not published.exists():
+        return None
+    try:
+        with connect(published, read_only=True) as conn:
+            row = conn.execute("SELECT docs_dir FROM meta.publication").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
 
 
-def abandon_build(published: Path) -> None:
+def abandon_build(published: Path, run_id: str) -> None:
     work = building_path(published)
     for stale in (work, work.with_name(work.name + ".wal")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(docs_build_dir(published, run_id), ignore_errors=True)

@@ -1,64 +1,111 @@
-"""The warehouse runs itself: a yearly schedule, a sensor on new or changed files, one job that loads years.
+"""How loads are asked for: one job, `load_job`, over a range of year partitions, launched the same way by the
+command line (runner.py), the yearly schedule, the file sensor and the UI.
 
-Both trigger `load_years_job`, whose op calls the same `runner.run` as `junheng run`: private copy, one
-asset run per year partition, atomic publish, run record. Backfilling every year is that job with no
-years given (or `junheng run` with no --year).
+A load of years R is one run over the partitions min(R)..max(R + the years whose flags read them): the requested years
+are read from their files, the others of the range are kept and get their flags and marts rebuilt. The instance's
+run queue admits one load at a time (tag `junheng/load`, dagster.yaml written by lib/instance.py); the warehouse's
+file lock (lib/warehouse.py) serialises loads from other processes and instances too.
 """
 
+from __future__ import annotations
 
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from junheng.defs.partitions import affected_years, data_dir, year_keys
+from junheng.defs.resources import WAREHOUSE_TAG, warehouse_path
+from junheng.lib.ingest import available_years
 from junheng.lib.ingest.submission import SUFFIXES
 
-REPO_DIR = Path(__file__).resolve().parents[4]
+LOAD_TAG = "junheng/load"  # every load run carries it; the run queue admits one at a time (lib/instance.py)
+REQUESTED_TAG = "junheng/requested_years"
 # 1 December, after the autumn census closes; override with JUNHENG_SCHEDULE_CRON.
 DEFAULT_CRON = "0 6 1 12 *"
 
-
-def data_dir() -> Path:
-    return Path(os.environ.get("JUNHENG_DATA_DIR", str(REPO_DIR / "data")))
-
-
-def published_warehouse() -> Path:
-    return Path(os.environ.get("JUNHENG_WAREHOUSE", str(REPO_DIR / "data" / "junheng.duckdb")))
-
-
-class LoadYearsConfig(dg.Config):
-    years: list[int] = []  # empty: every year found under the data directory
-
-
-@dg.op(description="入库指定年度并发布仓库 / load the given years and publish the warehouse")
-def load_years(context: dg.OpExecutionContext, config: LoadYearsConfig) -> dict:
-    from junheng.runner import run
-
-    report = run(data_dir(), published_warehouse(), config.years or None, progress=context.log.info, instance=context.instance)
-    context.add_output_metadata(
-        {
-            "loaded": report.loaded,
-            "refused": dg.MetadataValue.json(report.refused),
-            "published": report.published,
-            "data_docs": dg.MetadataValue.path(report.data_docs) if report.data_docs else "none",
-        }
-    )
-    if report.failed or report.refused:
-        raise dg.Failure(description=f"refused {sorted(report.refused)} failed {sorted(report.failed)}",
-                         metadata={"refused": dg.MetadataValue.json(report.refused), "failed": dg.MetadataValue.json(report.failed)})
-    return {"loaded": report.loaded}
+load_job = dg.define_asset_job(
+    "load_job",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,  # one process per load: the lock and the private copy live in it
+    tags={LOAD_TAG: "warehouse"},
+    description=(
+        "入库并发布：读取并校验年度文件、质量标记、指标与评估（dbt）、趋势、原子发布 / load years and publish: files, "
+        "quality flags, per-year marts (dbt), trends, atomic publish"
+    ),
+)
 
 
-@dg.job(description="入库并发布（定时、传感器与补数共用）/ load years and publish (schedule, sensor, backfill)")
-def load_years_job():
-    load_years()
+class YearOutsidePartitions(ValueError):
+    pass
 
 
-def _run_config(years: list[int]) -> dict:
-    return {"ops": {"load_years": {"config": {"years": years}}}}
+@dataclass(frozen=True)
+class LoadRequest:
+    """The run a load of `years` needs: its partition range, the years read from files, and the run's tags."""
+
+    years: tuple[int, ...]
+    first: int
+    last: int
+    warehouse: str
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {ASSET_PARTITION_RANGE_START_TAG: str(self.first), ASSET_PARTITION_RANGE_END_TAG: str(self.last),
+                REQUESTED_TAG: ",".join(map(str, self.years)), LOAD_TAG: "warehouse", WAREHOUSE_TAG: self.warehouse}
+
+    @property
+    def run_config(self) -> dict:
+        return {"ops": {"raw_year_files": {"config": {"years": list(self.years)}}}}
+
+    @property
+    def rebuilt(self) -> list[int]:
+        return [y for y in range(self.first, self.last + 1) if y not in self.years]
+
+
+def stale_years(instance: dg.DagsterInstance, asset_graph, years: list[int]) -> list[int]:
+    """The years among `years` whose quality flags Dagster reports stale: a year they read (YEAR_OVER_YEAR) was
+    reloaded by a run that did not rebuild them (e.g. raw data materialized from the UI). A load rebuilds them."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContext
+
+    class _Loading(LoadingContext):  # the resolver's batch loaders, bound to the instance
+        def __init__(self, inst):
+            self._instance, self._loaders = inst, {}
+
+        @property
+        def instance(self):
+            return self._instance
+
+        @property
+        def loaders(self):
+            return self._loaders
+
+    flags = dg.AssetKey(["marts", "submission_flags"])
+    resolver = CachingStaleStatusResolver(instance, asset_graph, _Loading(instance))
+    return [y for y in years if resolver.get_status(flags, str(y)) == StaleStatus.STALE]
+
+
+def load_request(years: list[int], folder: Path | None = None, warehouse: Path | None = None,
+                 stale: list[int] = ()) -> LoadRequest:
+    """The range that loads `years` and rebuilds the years after them that hold data, and any `stale` year.
+    Raises YearOutsidePartitions for a year that is not a partition (before the first submitted year, or in the
+    future)."""
+    keys = year_keys()
+    outside = sorted(y for y in years if y not in keys)
+    if outside:
+        raise YearOutsidePartitions(
+            f"年度 {outside} 不在可入库的年度 {keys[0]}–{keys[-1]} 之内 / year(s) {outside} outside the loadable years "
+            f"{keys[0]}–{keys[-1]} (the first year with a census folder to the current year)")
+    folder = folder or data_dir()
+    with_data = set(available_years(folder)) | set(years)
+    span = [y for y in affected_years(years) if y in with_data or y <= max(years)] + list(stale)
+    return LoadRequest(tuple(sorted(set(years))), min(span), max(span), str(warehouse or warehouse_path()))
 
 
 def statistical_year(now: datetime) -> int:
@@ -67,14 +114,18 @@ def statistical_year(now: datetime) -> int:
 
 
 @dg.schedule(
-    job=load_years_job,
+    job=load_job,
     cron_schedule=os.environ.get("JUNHENG_SCHEDULE_CRON", DEFAULT_CRON),
     execution_timezone="Asia/Shanghai",
     description="每年定时入库新年度（默认12月1日）/ yearly load of the new statistical year (default 1 December)",
 )
 def yearly_census_schedule(context: dg.ScheduleEvaluationContext):
     year = statistical_year(context.scheduled_execution_time)
-    return dg.RunRequest(run_key=f"scheduled-{year}", run_config=_run_config([year]), tags={"junheng/year": str(year)})
+    try:
+        request = load_request([year])
+    except YearOutsidePartitions as outside:
+        return dg.SkipReason(str(outside))
+    return dg.RunRequest(run_key=f"scheduled-{year}", run_config=request.run_config, tags=request.tags)
 
 
 def year_fingerprints(root: Path) -> dict[str, str]:
@@ -94,26 +145,62 @@ def year_fingerprints(root: Path) -> dict[str, str]:
     return {y: hashlib.sha256("\n".join(sorted(v)).encode()).hexdigest()[:16] for y, v in files.items()}
 
 
+FINGERPRINTS_TAG = "junheng/fingerprints"
+MAX_ATTEMPTS = 3  # a load that fails (not a refusal: that is an answer) is retried at most this often per version
+
+
+def _sensor_runs(instance: dg.DagsterInstance, statuses) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(
+        job_name="load_job", statuses=statuses, tags={"dagster/sensor_name": "census_files_sensor"}), limit=50))
+
+
 @dg.sensor(
-    job=load_years_job,
+    job=load_job,
     minimum_interval_seconds=60,
-    description="发现 census/<年度>/ 或 county_returns/<年度>/ 下新增或变更的文件即入库该年度 / load a year when its files change",
+    description=("发现 census/<年度>/ 或 county_returns/<年度>/ 下新增或变更的文件即入库这些年度（一次运行）/ "
+                 "load the years whose files are new or changed, in one run; a failed load is retried"),
 )
 def census_files_sensor(context: dg.SensorEvaluationContext):
-    seen = json.loads(context.cursor) if context.cursor else {}
+    """The cursor holds, per year, the file fingerprint a finished load answered (loaded or refused). A load that
+    failed (killed, crashed) answered nothing, so its years are asked again at the next tick, up to MAX_ATTEMPTS
+    times for the same files; while a load requested by this sensor is queued or running, nothing more is asked."""
+    done = json.loads(context.cursor) if context.cursor else {}
+    live = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    if _sensor_runs(context.instance, live):
+        return dg.SkipReason("上一次入库仍在进行 / a load this sensor asked for is still queued or running")
+    failures: dict[str, int] = {}
+    finished = _sensor_runs(context.instance, [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+                                              dg.DagsterRunStatus.CANCELED])
+    for run in reversed(finished):  # oldest first: the newest answer for a year wins
+        asked = json.loads(run.tags.get(FINGERPRINTS_TAG, "{}"))
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            done.update(asked)
+        else:
+            for y, fp in asked.items():
+                failures[f"{y}:{fp}"] = failures.get(f"{y}:{fp}", 0) + 1
     current = year_fingerprints(data_dir())
-    changed = sorted(y for y, digest in current.items() if seen.get(y) != digest)
-    for year in changed:
-        yield dg.RunRequest(
-            run_key=f"files-{year}-{current[year]}",
-            run_config=_run_config([int(year)]),
-            tags={"junheng/year": year},
-        )
-    context.update_cursor(json.dumps(current, sort_keys=True))
+    keys = set(map(str, year_keys()))
+    outside = sorted(y for y in current if y not in keys)
+    changed = sorted(y for y, fp in current.items() if done.get(y) != fp and y in keys
+                     and failures.get(f"{y}:{fp}", 0) < MAX_ATTEMPTS)
+    context.update_cursor(json.dumps(done, sort_keys=True))
+    if outside:
+        context.log.warning(f"不是可入库年度的文件夹 / folders outside the loadable years: {outside}")
+    if not changed:
+        return dg.SkipReason("没有新的或变更的年度文件 / no new or changed files")
+    request = load_request([int(y) for y in changed])
+    fingerprints = json.dumps({y: current[y] for y in changed}, sort_keys=True)
+    return dg.RunRequest(
+        run_key=f"files-{hashlib.sha256(fingerprints.encode()).hexdigest()[:16]}-"
+                f"{max(failures.get(f'{y}:{current[y]}', 0) for y in changed)}",
+        run_config=request.run_config,
+        tags={**request.tags, FINGERPRINTS_TAG: fingerprints},
+    )
 
 
 orchestration_defs = dg.Definitions(
-    jobs=[load_years_job],
+    jobs=[load_job],
     schedules=[yearly_census_schedule],
     sensors=[census_files_sensor],
 )

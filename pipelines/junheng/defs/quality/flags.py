@@ -4,7 +4,7 @@ Pure (no Dagster): reads raw.census_schools for year, year-1 and year-2 (year-2 
 value was itself the slip) and raw.county_returns for year; returns a pandas DataFrame with FLAG_COLUMNS.
 
 A year's prepared census rows and its current-year warnings are kept in memory for the next year's year-over-year
-rules (`Baselines`): `junheng run` flags the years in order in one process, so a ten-year build reads each year once
+rules (`Baselines`, one per run of the flags asset): a load flags the years of its run in order, so a ten-year build reads each year once
 instead of three times and screens it once instead of twice. They are keyed by the rows' load (run id, time, count) and the rules file,
 so a reloaded year or a changed rule is read again.
 """
@@ -57,9 +57,10 @@ def compute_flags(
     year: int,
     docs_dir: Path | None = None,
     rules: dict[str, Rule] | None = None,
+    baselines: "Baselines | None" = None,
 ) -> pd.DataFrame:
     """The flags of `year` (empty when the year has no census rows)."""
-    flags, _ = compute_flags_with_outcome(conn, year, docs_dir=docs_dir, rules=rules)
+    flags, _ = compute_flags_with_outcome(conn, year, docs_dir=docs_dir, rules=rules, baselines=baselines)
     return flags
 
 
@@ -92,9 +93,6 @@ class Baselines:
         self._items.clear()
 
 
-BASELINES = Baselines()
-
-
 def _baseline_key(conn: duckdb.DuckDBPyConnection, year: int) -> tuple | None:
     """What a year's baseline depends on: the database file, the year's load and the rules file."""
     if not _table_exists(conn, "raw", "census_schools"):
@@ -109,14 +107,19 @@ def _baseline_key(conn: duckdb.DuckDBPyConnection, year: int) -> tuple | None:
     return (path, year, n, str(loaded_at), runs, str(rules), rules.stat().st_mtime_ns)
 
 
-def compute_flags_with_outcome(conn, year, docs_dir=None, rules=None) -> tuple[pd.DataFrame, GXOutcome | None]:
+def compute_flags_with_outcome(
+    conn, year, docs_dir=None, rules=None, baselines: Baselines | None = None
+) -> tuple[pd.DataFrame, GXOutcome | None]:
+    """The flags of `year`. `baselines` carries prepared years from one call to the next (a run flagging several
+    years in order); without it every baseline year is read from the warehouse."""
+    baselines = baselines if baselines is not None else Baselines()
     cur = read_census(conn, year)
     if cur is None:
         return empty_flags(), None
     # Explicit rules (tests, experiments) are not the rules file the keys name: no reuse then.
     keys = {y: _baseline_key(conn, y) if rules is None else None for y in (year, year - 1, year - 2)}
-    prev = BASELINES.get(keys[year - 1])
-    prev2 = BASELINES.get(keys[year - 2])
+    prev = baselines.get(keys[year - 1])
+    prev2 = baselines.get(keys[year - 2])
     flags, outcome, baseline = _flags_and_baseline(
         year,
         cur,
@@ -127,7 +130,7 @@ def compute_flags_with_outcome(conn, year, docs_dir=None, rules=None) -> tuple[p
         docs_dir=docs_dir,
         prev_warnings=prev.warnings if prev else None,
     )
-    BASELINES.put(keys[year], baseline)
+    baselines.put(keys[year], baseline)
     return flags, outcome
 
 
