@@ -57,15 +57,23 @@ def test_partitions_start_at_the_first_submitted_year():
 
 
 def test_load_request_covers_the_years_that_read_the_loaded_ones(tmp_path):
-    for y in (2020, 2021, 2022, 2023):
-        (tmp_path / "census" / str(y)).mkdir(parents=True)
-    request = load_request([2020], tmp_path, tmp_path / "wh.duckdb")
+    import duckdb
+
+    from junheng.lib.warehouse import ensure_raw_schema
+
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:  # a warehouse holding 2020–2023
+        ensure_raw_schema(conn)
+        conn.execute("insert into raw.census_schools (year, source_file, source_sha256, source_row, loaded_at, "
+                     "load_run_id) select y, 'f', 's', 1, now(), 'r' from range(2020, 2024) t(y)")
+    request = load_request([2020], tmp_path / "wh.duckdb")
     assert (request.first, request.last, request.years, request.rebuilt) == (2020, 2022, (2020,), [2021, 2022])
     assert request.tags[RANGE_START] == "2020" and request.tags[RANGE_END] == "2022"
     assert request.run_config == {"ops": {"raw_year_files": {"config": {"years": [2020]}}}}
-    assert load_request([2023], tmp_path).last == 2023  # nothing after it holds data
+    assert load_request([2023], tmp_path / "wh.duckdb").last == 2023  # nothing after it holds data
+    assert load_request([2019], tmp_path / "wh.duckdb").last == 2021
+    assert load_request([2023], tmp_path / "wh.duckdb", stale=[2021]).first == 2021  # stale years are rebuilt
     with pytest.raises(ValueError, match="outside"):
-        load_request([1899], tmp_path)
+        load_request([1899], tmp_path / "wh.duckdb")
 
 
 @pytest.mark.parametrize(
@@ -103,6 +111,7 @@ def _finish(instance, request: dg.RunRequest, status: dg.DagsterRunStatus) -> No
 
 def test_sensor_asks_for_changed_years_in_one_run_and_retries_a_failed_one(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("JUNHENG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("JUNHENG_WAREHOUSE", str(tmp_path / "wh.duckdb"))  # none published yet
     for rel in ("census/2023/a.csv", "census/2024/a.csv", "census/2024/readme.txt"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("school_code\n", encoding="utf-8")
@@ -119,7 +128,7 @@ def test_sensor_asks_for_changed_years_in_one_run_and_retries_a_failed_one(tmp_p
         returns.parent.mkdir(parents=True)
         returns.write_bytes(b"x")  # a county return arrives for 2023
         requested, cursor, reqs = _tick(instance, cursor)
-        assert requested == [[2023]] and reqs[0].tags[RANGE_END] == "2024"  # 2024 reads 2023: rebuilt too
+        assert requested == [[2023]] and reqs[0].tags[RANGE_END] == "2023"
         _finish(instance, reqs[0], dg.DagsterRunStatus.SUCCESS)
         (tmp_path / "census/2024/readme.txt").write_text("ignored", encoding="utf-8")  # not a census file
         assert _tick(instance, cursor)[0] == []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from junheng.lib.ingest import available_years
 from junheng.lib.instance import instance_for
+from junheng.lib.warehouse import loaded_years
 
 RAW_KEY = ("raw", "census_schools")
 FLAGS_KEY = ("marts", "submission_flags")
@@ -80,9 +81,9 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
         return report
     instance = instance_for(warehouse)
     # Years whose flags read a year reloaded without them (Dagster: stale) are rebuilt by this load too.
-    stale = stale_years(instance, defs.get_repository_def().asset_graph, sorted(set(available_years(data_dir))))
+    stale = stale_years(instance, defs.get_repository_def().asset_graph, loaded_years(warehouse))
     try:
-        request = load_request(inside, data_dir, warehouse, stale=stale)
+        request = load_request(inside, warehouse, stale=stale)
     except YearOutsidePartitions as outside:  # guarded above; kept for a clear message if the window moves
         report.failed["years"] = str(outside)
         return report

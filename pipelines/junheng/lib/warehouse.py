@@ -270,6 +270,17 @@ def _discard_unpublished_docs(published: Path) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
+def loaded_years(published: Path) -> list[int]:
+    """The years the published warehouse holds (none when there is no readable published file)."""
+    if not published.exists():
+        return []
+    try:
+        with connect(published, read_only=True) as conn:
+            return [y for (y,) in conn.execute("SELECT DISTINCT year FROM raw.census_schools ORDER BY 1").fetchall()]
+    except duckdb.Error:
+        return []
+
+
 def published_docs_dir(published: Path) -> str | None:
     if not published.exists():
         return None

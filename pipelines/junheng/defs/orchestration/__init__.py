@@ -21,7 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from junheng.defs.partitions import affected_years, data_dir, year_keys
 from junheng.defs.resources import WAREHOUSE_TAG, warehouse_path
-from junheng.lib.ingest import available_years
+from junheng.lib.warehouse import loaded_years
 from junheng.lib.ingest.submission import SUFFIXES
 
 LOAD_TAG = "junheng/load"  # every load run carries it; the run queue admits one at a time (lib/instance.py)
@@ -91,21 +91,20 @@ def stale_years(instance: dg.DagsterInstance, asset_graph, years: list[int]) -> 
     return [y for y in years if resolver.get_status(flags, str(y)) == StaleStatus.STALE]
 
 
-def load_request(years: list[int], folder: Path | None = None, warehouse: Path | None = None,
-                 stale: list[int] = ()) -> LoadRequest:
-    """The range that loads `years` and rebuilds the years after them that hold data, and any `stale` year.
-    Raises YearOutsidePartitions for a year that is not a partition (before the first submitted year, or in the
-    future)."""
+def load_request(years: list[int], warehouse: Path | None = None, stale: list[int] = ()) -> LoadRequest:
+    """The range that loads `years` and rebuilds the years after them that the warehouse holds, and any `stale`
+    year. Raises YearOutsidePartitions for a year that is not a partition (before the first submitted year, or in
+    the future)."""
     keys = year_keys()
     outside = sorted(y for y in years if y not in keys)
     if outside:
         raise YearOutsidePartitions(
             f"年度 {outside} 不在可入库的年度 {keys[0]}–{keys[-1]} 之内 / year(s) {outside} outside the loadable years "
             f"{keys[0]}–{keys[-1]} (the first year with a census folder to the current year)")
-    folder = folder or data_dir()
-    with_data = set(available_years(folder)) | set(years)
-    span = [y for y in affected_years(years) if y in with_data or y <= max(years)] + list(stale)
-    return LoadRequest(tuple(sorted(set(years))), min(span), max(span), str(warehouse or warehouse_path()))
+    warehouse = warehouse or warehouse_path()
+    held = set(loaded_years(warehouse))
+    span = [y for y in affected_years(years) if y in held or y <= max(years)] + list(stale)
+    return LoadRequest(tuple(sorted(set(years))), min(span), max(span), str(warehouse))
 
 
 def statistical_year(now: datetime) -> int:

@@ -20,35 +20,14 @@ FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 RAW_DEPS = [dg.AssetKey(["raw", "census_schools"]), dg.AssetKey(["raw", "county_returns"])]
 
 
-def write_docs_index(root: Path) -> Path:
-    """<root>/index.html: one link per year's GX Data Docs site (<root>/<year>/index.html)."""
-    years = sorted((p.name for p in root.iterdir() if p.is_dir() and p.name.isdigit() and (p / "index.html").exists()),
-                   reverse=True)
-    items = "\n".join(f'    <li><a href="{y}/index.html">{y}</a></li>' for y in years)
-    html = f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8"><title>junheng 数据质量 / data quality (GX Data Docs)</title></head>
-<body>
-  <h1>数据质量校验结果 / Great Expectations Data Docs</h1>
-  <p>每个统计年度一个站点；规则见 expectations/rules.yml，标记见 marts.submission_flags。<br>
-     One site per statistical year; rules in expectations/rules.yml, flags in marts.submission_flags.</p>
-  <ul>
-{items}
-  </ul>
-</body></html>
-"""
-    out = root / "index.html"
-    out.write_text(html, encoding="utf-8")
-    return out
-
-
 def write_year_flags(conn, year: int, docs_dir: Path | None = None, baselines: Baselines | None = None) -> dict:
     """Recompute and replace the flags of `year` in one transaction (readers see the old rows or the new ones).
 
     Returns the year's summary. The years after it, whose year-over-year rules read it, are their own partitions
     (YEAR_OVER_YEAR): a load that changes `year` rebuilds them in the same run."""
     ensure_raw_schema(conn)  # creates marts.submission_flags (its DDL lives with the raw tables)
-    ddir = (docs_dir / str(year)) if docs_dir is not None else None
-    flags, outcome = compute_flags_with_outcome(conn, year, docs_dir=ddir, baselines=baselines)
+    # docs_dir is the one Data Docs site of every year (defs/quality/data_docs.py): this year's pages are replaced.
+    flags, outcome = compute_flags_with_outcome(conn, year, docs_dir=docs_dir, baselines=baselines)
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("DELETE FROM marts.submission_flags WHERE year = ?", [year])
@@ -63,11 +42,9 @@ def write_year_flags(conn, year: int, docs_dir: Path | None = None, baselines: B
     summary = {
         "rows": int(len(flags)),
         "by_rule": counts_by_rule(flags),
-        "docs_index": str(outcome.docs_index) if outcome and outcome.docs_index else None,
+        "docs_page": str(outcome.docs_page) if outcome and outcome.docs_page else None,
         "gx": outcome.stats if outcome else {},
     }
-    if docs_dir is not None and docs_dir.exists():
-        summary["docs_root_index"] = str(write_docs_index(docs_dir))
     return summary
 
 
@@ -107,8 +84,8 @@ def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "counts_by_rule": dg.MetadataValue.json(s["by_rule"]),
             "gx_suites": dg.MetadataValue.json(s["gx"]),
         }
-        if s["docs_index"]:
-            md["gx_data_docs"] = dg.MetadataValue.path(s["docs_index"])
+        if s["docs_page"]:
+            md["gx_data_docs"] = dg.MetadataValue.path(s["docs_page"])
         context.add_asset_metadata(md, partition_key=str(year))
         context.log.info(f"{year}: 质量标记 / flags: {warn} warnings, {info} infos")
         pause_point("flags")

@@ -187,7 +187,7 @@ def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=No
     for t, df in frames.items():
         F.ensure_columns(df, checks, t)
 
-    outcome = run_suites(frames, rules, docs_dir=docs_dir, run_name=str(year))
+    outcome = run_suites(frames, rules, docs_dir=docs_dir, run_name=str(year), schools=cur)
     baseline = Baseline(cur, _warnings(outcome, frames, year))
     flags = _failures_to_flags(outcome, frames, year)
     flags = _postprocess_yoy(flags, frames.get("yoy"), rules)

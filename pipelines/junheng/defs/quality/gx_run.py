@@ -5,8 +5,8 @@ Why an ephemeral context and suite JSON files, not a file data context:
   second, mutable copy that every run rewrites, and Dagster runs several year partitions at once;
 - `expectations/suites/*.json` are the same suites written out (`python -m junheng.defs.quality.gx_run --write`) so
   they can be reviewed and diffed; a test fails when they drift from rules.yml;
-- each run validates in an ephemeral context (no files besides the Data Docs HTML, which it writes to a folder
-  next to the published warehouse).
+- each run validates in an ephemeral context (no files besides the Data Docs: with `docs_dir`, one offline site for
+  every year, whose contract, layout and pages are described in `data_docs.py`).
 GX's SQL datasource on DuckDB is broken upstream, so every frame is a pandas DataFrame.
 """
 
@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,11 @@ import pandas as pd
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+from junheng.defs.quality import data_docs  # noqa: E402
 from junheng.defs.quality.frames import TABLES, Check, build_checks, failing_index  # noqa: E402
 from junheng.defs.quality.rules import SUITES_DIR, Rule, load_rules  # noqa: E402
 
 SUITE_PREFIX = "junheng_"
-SITE_NAME = "junheng_quality"
 
 
 def _gx():
@@ -103,8 +104,10 @@ class Failure:
 @dataclass
 class GXOutcome:
     failures: list[Failure]
-    stats: dict[str, dict]  # table -> {"evaluated": n, "successful": n, "success": bool}
-    docs_index: Path | None
+    stats: dict[str, dict]  # table -> {"rows": n, "evaluated": n, "successful": n, "success": bool}
+    docs_index: Path | None  # the Data Docs site's index (every year), when docs_dir was given
+    docs_page: Path | None = None  # this run's (year's) page in that site
+    run_time: datetime | None = None  # when the validation started (UTC): the run time the Data Docs show
 
 
 def run_suites(
@@ -113,14 +116,19 @@ def run_suites(
     docs_dir: Path | None = None,
     run_name: str = "junheng",
     result_format: str = "BASIC",
+    schools: pd.DataFrame | None = None,
 ) -> GXOutcome:
-    """Validate each frame with its suite; return the failing rows per check and (optionally) build Data Docs.
+    """Validate each frame with its suite; return the failing rows per check and (optionally) record Data Docs.
 
     GX decides each expectation and counts its unexpected values (`BASIC`: counts and a sample of values, which is
     what Data Docs show). The failing rows themselves come from `failing_index`, a vectorised mask with GX's
     semantics, and every count must equal GX's or the run fails: asking GX for the rows (`COMPLETE`) costs 3-4x
     the validation at national scale (a per-row pandas lookup, then serialising every index into the result).
     `result_format="COMPLETE"` takes GX's own rows instead (tests compare the two).
+
+    `docs_dir`: the ONE Data Docs site of every year (see data_docs.py): this run (`run_name`, a year) replaces its
+    earlier results there, its pages are rendered and the site index rebuilt. `schools` (census rows with
+    school_code/school_name/county_code/county_name) names the failing schools in the docs.
     """
     gx = _gx()
     from great_expectations.core.run_identifier import RunIdentifier
@@ -131,16 +139,6 @@ def run_suites(
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     except Exception:  # pragma: no cover - cosmetic
         pass
-    if docs_dir is not None:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx.add_data_docs_site(
-            site_name=SITE_NAME,
-            site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            },
-        )
     checks = build_checks(rules)
     by_key = {}
     for ch in checks:
@@ -149,8 +147,14 @@ def run_suites(
     ds = ctx.data_sources.add_pandas("junheng_frames")
     failures: list[Failure] = []
     stats: dict[str, dict] = {}
-    run_id = RunIdentifier(run_name=run_name)
+    # The real time of the run: without it GX parses a run name such as "2022" as a date (2022-<today>).
+    run_time = datetime.now(timezone.utc)
+    run_id = RunIdentifier(run_name=run_name, run_time=run_time)
     complete = result_format == "COMPLETE"
+    docs = docs_dir is not None
+    names = data_docs.name_lookup(schools) if docs else ({}, {})
+    doc_results: dict[str, dict] = {}
+    records: list[data_docs.CheckRecord] = []
     for table, df in frames.items():
         if table not in suites or not suites[table].expectations:
             continue
@@ -172,7 +176,8 @@ def run_suites(
             "successful": res.statistics.get("successful_expectations"),
             "success": bool(res.success),
         }
-        for er in res.results:
+        doc = res.to_json_dict() if docs else None
+        for i, er in enumerate(res.results):
             cfg = er.expectation_config
             kw = cfg.kwargs
             m = cfg.meta or {}
@@ -182,24 +187,33 @@ def run_suites(
                 continue
             if er.exception_info and er.exception_info.get("raised_exception"):
                 raise RuntimeError(f"GX failed on {table}.{ch.column}: {er.exception_info.get('exception_message')}")
-            if er.success:
-                continue
-            if complete:
-                rows = er.result.get("unexpected_index_list") or []
-                index = list(df.index[[int(r["row_id"]) if isinstance(r, dict) else int(r) for r in rows]])
-            else:
-                index = failing_index(df, ch)
-                gx_count = er.result.get("unexpected_count")
-                if gx_count != len(index):
-                    raise RuntimeError(
-                        f"{ch.rule_id} on {table}.{ch.column}: GX counts {gx_count} unexpected values, "
-                        f"the row mask finds {len(index)}")
-            failures.append(Failure(ch, index))
-    docs_index = None
-    if docs_dir is not None:
-        ctx.build_data_docs(site_names=[SITE_NAME])
-        docs_index = docs_dir / "index.html"
-    return GXOutcome(failures, stats, docs_index)
+            index: list = []
+            if not er.success:
+                if complete:
+                    rows = er.result.get("unexpected_index_list") or []
+                    index = list(df.index[[int(r["row_id"]) if isinstance(r, dict) else int(r) for r in rows]])
+                else:
+                    index = failing_index(df, ch)
+                    gx_count = er.result.get("unexpected_count")
+                    if gx_count != len(index):
+                        raise RuntimeError(
+                            f"{ch.rule_id} on {table}.{ch.column}: GX counts {gx_count} unexpected values, "
+                            f"the row mask finds {len(index)}")
+                failures.append(Failure(ch, index))
+            if docs:
+                rows = data_docs.failing_rows(df, ch, index, names)
+                data_docs.annotate_result(doc["results"][i], ch, rules.get(ch.rule_id), rows)
+                records.append(data_docs.CheckRecord(
+                    ch, rules.get(ch.rule_id), suites[table].name, int(er.result.get("unexpected_count") or 0),
+                    int(er.result.get("element_count") or len(df)), rows))
+        if docs:
+            doc_results[table] = doc
+    docs_index = docs_page = None
+    if docs:
+        docs_index, docs_page = data_docs.record_run(
+            Path(docs_dir), run_name, run_time, doc_results, records, stats,
+            {t: suites[t] for t in doc_results})
+    return GXOutcome(failures, stats, docs_index, docs_page, run_time)
 
 
 if __name__ == "__main__":
