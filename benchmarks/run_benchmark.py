@@ -14,7 +14,7 @@ Scenarios (see benchmarks/README.md):
 Each command runs as a subprocess; a sampler thread walks its process tree with psutil every 0.2 s (the dbt
 subprocesses included) and keeps the largest single process's RSS (the "peak" figure) and the largest sum over the
 tree. CPU seconds are the children's rusage (user + sys), which is less sensitive to other load on the machine
-than wall time. The pipeline's per-stage seconds come from the run record (`<warehouse>.runs.jsonl`).
+than wall time. The pipeline's per-step seconds come from the load's Dagster run (junheng.runner.read_runs).
 
 Results: benchmarks/results/<date>-<label>.md and .json. Warehouses and logs go under --work (default /tmp).
 """
@@ -46,9 +46,9 @@ JUNHENG = [str(PY), "-m", "junheng.cli"]
 YEARS = list(range(2015, 2025))
 ALL = ("lower", "full", "incremental", "county", "fixed")
 
-# Progress lines of `junheng run` (runner.py) that open a stage; the sampler attributes memory to the open stage.
-STAGE_MARKERS = (("reading, validating", "ingest"), ("per-year marts", "marts"), ("trends …", "trends"),
-                 ("已发布仓库", "publish"))
+# Lines of `junheng run` that open a stage; the sampler attributes memory to the open stage. The load is one
+# Dagster run now: per-step seconds come from the instance (RunReport.steps), memory is attributed to the load.
+STAGE_MARKERS = (("入库 / loading", "load"), ("已发布仓库", "publish"))
 
 
 def log(msg: str) -> None:
@@ -118,8 +118,13 @@ def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO
 
 
 def last_run_record(warehouse: Path) -> dict:
-    lines = warehouse.with_name(warehouse.name + ".runs.jsonl").read_text(encoding="utf-8").splitlines()
-    return json.loads(lines[-1])
+    """The last load of `warehouse` as its Dagster instance recorded it (junheng.runner.read_runs)."""
+    from dataclasses import asdict
+
+    from junheng.runner import read_runs
+
+    runs = read_runs(warehouse, last=1)
+    return asdict(runs[-1]) if runs else {}
 
 
 def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str) -> dict:
@@ -128,7 +133,7 @@ def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path
         cmd += ["--year", str(y)]
     # PYTHONPATH: the code of this checkout (a worktree of an older commit benchmarks that commit), not the
     # editable install's.
-    env = {**os.environ, "JUNHENG_GX_DOCS_DIR": str(work / f"{name}.gx_docs"), "PYTHONPATH": str(REPO / "pipelines")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "pipelines")}
     log(f"{name}: {' '.join(cmd[2:])}")
     m = measure(cmd, work / f"{name}.out", env=env)
     rec = last_run_record(warehouse)

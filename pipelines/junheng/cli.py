@@ -61,8 +61,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not data_dir.is_dir():
         print(f"数据目录不存在 / data directory not found: {data_dir}", file=sys.stderr)
         return 2
-    report = run(data_dir, Path(args.warehouse), args.year or None, wait=not args.no_wait,
-                 progress=lambda line: print(line, flush=True))
+    try:
+        report = run(data_dir, Path(args.warehouse), args.year or None, wait=not args.no_wait,
+                     progress=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C outside a step (a step's interrupt fails the run and returns normally)
+        print("已中断，未发布任何内容 / interrupted: nothing was published", file=sys.stderr)
+        return 130
     _print_report(report)
     return report.exit_code
 

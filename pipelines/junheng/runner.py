@@ -40,6 +40,7 @@ class RunReport:
     flags: dict[str, int] = field(default_factory=dict)  # severity → count over the run's years
     data_docs: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # Dagster step → seconds (ingest, flags, dbt, publish)
     log: str | None = None  # Dagster's event log and dbt's output of this run
 
     @property
@@ -159,15 +160,21 @@ def report_from_run(instance, run_id: str) -> RunReport:
         elif dagster_event.is_step_failure and dagster_event.step_key not in report.failed:
             error = dagster_event.step_failure_data.error
             user = dagster_event.step_failure_data.user_failure_data
+            if user and "refused" in user.metadata:  # every requested year refused: a refusal, not a failure
+                report.refused.update({int(y): list(p) for y, p in user.metadata["refused"].value.items()})
+                continue
             report.failed[dagster_event.step_key] = (
                 user.description if user and user.description else (error.message.strip() if error else "step failed"))
-        elif dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE and not report.failed:
+        elif dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE and not report.failed and not report.refused:
             report.failed["run"] = (event.message or "run failed").strip()
-    if run.status != dg.DagsterRunStatus.SUCCESS and not report.failed:
+    if run.status != dg.DagsterRunStatus.SUCCESS and not report.failed and not report.refused:
         report.failed["run"] = f"run {run.status.value}"
     report.flags = flags
     if record.start_time and record.end_time:
         report.seconds["total"] = round(record.end_time - record.start_time, 2)
+    for stats in instance.get_run_step_stats(run_id):
+        if stats.start_time and stats.end_time:
+            report.steps[stats.step_key] = round(stats.end_time - stats.start_time, 2)
     return report
 
 

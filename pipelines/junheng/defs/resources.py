@@ -97,6 +97,10 @@ class WarehouseResource(dg.ConfigurableResource):
         try:
             if not self._done and self._run_id:
                 wh.abandon_build(Path(self.published), self._run_id)
+                retract_materializations(
+                    context.instance, context.run,
+                    "运行未发布，本次物化已丢弃，分析人员看到的仍是此前发布的仓库 / the run did not publish: this "
+                    "materialization was discarded, analysts still read the previously published warehouse")
         finally:
             self._lock.release()
             self._lock = None
@@ -129,6 +133,19 @@ class WarehouseResource(dg.ConfigurableResource):
         self._done = True
 
 
+def retract_materializations(instance: dg.DagsterInstance | None, run: dg.DagsterRun | None, reason: str) -> None:
+    """Say in the catalog that what a run materialized before it ended without publishing was thrown away: an
+    observation on each such asset partition, after the materialization, naming the run and the reason. (Dagster's
+    "failed to materialize" events would be the natural mark, but its SQLite storage does not keep them.)"""
+    if instance is None or run is None:
+        return
+    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        mat = record.asset_materialization
+        instance.report_runless_asset_event(dg.AssetObservation(
+            asset_key=mat.asset_key, partition=mat.partition, description=reason,
+            metadata={"discarded": True, "discarded_run": run.run_id}))
+
+
 def _assets_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.AssetKey]:
     """The assets the run's steps will materialize (its execution plan, as Dagster stored it)."""
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
@@ -144,6 +161,8 @@ def _fail_dead_run(instance: dg.DagsterInstance | None, previous: dict, current:
         return
     run = instance.get_run_by_id(dead)
     if run is not None and run.status in LIVE_STATUSES:
+        retract_materializations(instance, run, "入库进程未完成即终止，本次物化已丢弃 / the load process died: this "
+                                                "materialization was discarded, nothing was published")
         instance.report_run_failed(
             run,
             message=(f"入库进程 {previous.get('pid')}@{previous.get('host')} 未完成即终止（被杀死或机器重启），未发布任何内容 / "

@@ -84,6 +84,15 @@ def raw_year_files(context: dg.AssetExecutionContext, config: IngestConfig, ware
         }
         context.log.info(f"{year}: 已入库 / loaded ({len(submission.files)} 个文件 files, {counts['schools']} 所学校 schools)")
         wh.pause_point("ingest")
+    refused = {str(y): o["problems"] for y, o in outcomes.items() if o["status"] == "refused"}
+    if refused and not any(o["status"] == "loaded" for o in outcomes.values()):
+        # Nothing of the run changed: stop here (nothing downstream to rebuild, nothing to publish).
+        raise dg.Failure(
+            description=f"被拒绝 / refused: {', '.join(refused)} —— 未入库任何年度，仓库保持原样 / no year loaded, "
+                        "the warehouse is unchanged",
+            metadata={"refused": dg.MetadataValue.json(refused)},
+            allow_retries=False,
+        )
     for year, outcome in outcomes.items():
         md = {"status": outcome["status"]}
         if outcome["status"] == "refused":
