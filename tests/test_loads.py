@@ -217,3 +217,70 @@ def test_reloading_a_year_makes_the_next_stale_and_the_next_load_rebuilds_it(bas
     assert nxt.returncode == 0, nxt.stdout
     assert "2022–2023" in nxt.stdout
     assert stale_years(instance_of(wh), graph, [2022, 2023]) == []
+
+
+def test_ctrl_c_in_the_first_second_publishes_nothing(base):
+    """Ctrl-C before the run has even started (imports, definitions): exit 130, nothing changed, nothing held."""
+    wh = copy_base(base, "sigint-start")
+    before = published_digest(wh)
+    proc = start("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, out
+    assert published_digest(wh) == before
+    assert not wh.with_name(wh.name + ".building").exists()
+    busy = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2024", "--no-wait")
+    assert busy.returncode == 0, busy.stdout + busy.stderr  # the lock was not left held
+
+
+# ---- the published file protected: disk full, a read-write holder, a stale WAL ----------------------------------
+
+
+def test_disk_full_during_a_load_fails_with_the_reason_and_changes_nothing(base, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    size = base["wh"].stat().st_size * 2 + 2 * 2**20  # room for the copy, not for the load
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        shutil.copy(base["wh"], small / "junheng.duckdb")
+        shutil.copytree(base["wh"].parent / "docs", small / "docs", symlinks=True)
+        wh = small / "junheng.duckdb"
+        before = published_digest(wh)
+        env = {"DAGSTER_HOME": str(tmp_path / "dagster_home")}
+        full = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", env=env)
+        assert full.returncode == 1, full.stdout + full.stderr
+        assert "No space left on device" in full.stdout
+        assert "Traceback" not in full.stdout + full.stderr
+        assert published_digest(wh) == before
+        assert not wh.with_name(wh.name + ".building").exists()
+        assert [p.name for p in (small / "docs").iterdir() if p.name.startswith(".gx-")] == [
+            os.readlink(small / "docs" / "gx")]
+        runs = junheng("runs", "--warehouse", str(wh), "--problems", env=env).stdout
+        assert " FAILURE " in runs and "No space left on device" in runs
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+def test_a_read_write_holder_of_the_published_file_is_named_and_a_stale_wal_set_aside(base):
+    wh = copy_base(base, "holder")
+    before = published_digest(wh)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        f"import duckdb, time; c = duckdb.connect({str(wh)!r}); "
+        "c.execute('create table main.analyst_scratch as select 1 as x'); print('open', flush=True); time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "open"
+    busy = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", "--no-wait")
+    assert busy.returncode == 1
+    assert f"open read-write by 进程 process {holder.pid}" in busy.stdout + busy.stderr
+    assert published_digest(wh) == before
+    # The analyst's session crashes: its WAL stays beside the published file.
+    holder.kill()
+    holder.wait()
+    assert wh.with_name(wh.name + ".wal").exists()
+    loaded = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert not wh.with_name(wh.name + ".wal").exists()
+    assert list(wh.parent.glob("junheng.duckdb.wal.stale-*"))  # kept aside, not deleted
+    assert years_in(wh) == [2022, 2023]  # the new file opens: no foreign WAL replayed onto it

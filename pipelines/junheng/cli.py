@@ -50,7 +50,7 @@ def _print_report(report) -> None:
     if report.data_docs:
         print(f"数据质量文档 Data Docs: {report.data_docs}", file=out)
     if report.log:
-        print(f"运行日志 run log (dbt, Dagster): {report.log}", file=out)
+        print(f"运行日志 run log (dbt; Dagster 事件见 junheng ui / events in the UI): {report.log}", file=out)
     print(f"用时 seconds: {report.seconds}", file=out)
 
 
@@ -75,8 +75,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from junheng.runner import read_runs
 
     runs = read_runs(Path(args.warehouse), last=args.last)
+    if args.problems:  # only the loads that refused a year or failed, each with every problem and reason
+        runs = [r for r in runs if r.refused or r.failed]
     if not runs:
-        print("没有运行记录 / no runs recorded")
+        print("没有运行记录 / no runs recorded" if not args.problems else "没有有问题的运行 / no run with problems")
     for r in runs:
         refused = {str(y): len(p) for y, p in r.refused.items()}
         print(
@@ -129,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="运行记录 / the record of past runs")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
-    p.add_argument("--last", type=int, default=10)
-    p.add_argument("--problems", action="store_true", help="列出被拒绝年度的全部问题 / list every problem")
+    p.add_argument("--last", type=int, default=10, help="最近几次 / how many of the latest runs")
+    p.add_argument("--problems", action="store_true",
+                   help="只列出有问题的运行及全部问题与原因 / only runs with problems, each with every problem and reason")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("ui", help="Dagster 界面 / the Dagster UI (dagster dev) on this warehouse's instance")

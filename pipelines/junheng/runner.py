@@ -102,8 +102,8 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
                 **request.run_config,
                 "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
                                                        "wait": wait}}},
-                # The console shows warnings and errors (a refused year, a wait); the full log is the run's.
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                # The console shows the summary (cli.py) and a wait; the run's events are in the instance (UI).
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
             },
         )
     outcome = report_from_run(instance, result.run_id)
@@ -164,7 +164,7 @@ def report_from_run(instance, run_id: str) -> RunReport:
                 report.refused.update({int(y): list(p) for y, p in user.metadata["refused"].value.items()})
                 continue
             report.failed[dagster_event.step_key] = (
-                user.description if user and user.description else (error.message.strip() if error else "step failed"))
+                user.description if user and user.description else _root_cause(error))
         elif dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE and not report.failed and not report.refused:
             report.failed["run"] = (event.message or "run failed").strip()
     if run.status != dg.DagsterRunStatus.SUCCESS and not report.failed and not report.refused:
@@ -176,6 +176,16 @@ def report_from_run(instance, run_id: str) -> RunReport:
         if stats.start_time and stats.end_time:
             report.steps[stats.step_key] = round(stats.end_time - stats.start_time, 2)
     return report
+
+
+def _root_cause(error) -> str:
+    """The innermost error of a step failure (e.g. "No space left on device"), not Dagster's wrapper nor an error
+    raised while handling it (a failed rollback after a failed commit)."""
+    if error is None:
+        return "step failed"
+    while (error.cause or error.context) is not None:
+        error = error.cause or error.context
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
 
 
 def _iso(ts: float) -> str:

@@ -57,6 +57,7 @@ class WarehouseResource(dg.ConfigurableResource):
     _work: Path | None = PrivateAttr(default=None)
     _docs: Path | None = PrivateAttr(default=None)
     _done: bool = PrivateAttr(default=False)
+    _log: object = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.run
@@ -76,7 +77,7 @@ class WarehouseResource(dg.ConfigurableResource):
         self._lock = wh.LoadLock(published)
 
         def waiting(holder: dict) -> None:
-            message = wh.describe_holder(holder)
+            message = holder.get("message") or wh.describe_holder(holder)
             context.log.warning(message)
             print(message, file=sys.stderr, flush=True)
 
@@ -89,7 +90,13 @@ class WarehouseResource(dg.ConfigurableResource):
                              allow_retries=False) from None
         _fail_dead_run(context.instance, previous, run.run_id)
         self._run_id = run.run_id
-        self._work, self._docs = wh.begin_build(published, run.run_id)
+        self._log = context.log
+        try:
+            wh.wait_for_no_writer(published, self.wait, on_wait=lambda m: waiting({"message": m}))
+            self._work, self._docs = wh.begin_build(published, run.run_id)
+        except (wh.WarehouseBusy, OSError) as error:
+            self.teardown_after_execution(context)
+            raise dg.Failure(description=str(error), allow_retries=False) from None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._lock is None:
@@ -126,11 +133,22 @@ class WarehouseResource(dg.ConfigurableResource):
                 wh.ensure_raw_schema(conn)
             yield conn
 
-    def publish(self) -> None:
+    def publish(self) -> Path | None:
         if self._work is None or self._run_id is None:
             raise dg.Failure(description="no load in progress: nothing to publish", allow_retries=False)
-        wh.publish(Path(self.published), self._run_id)
+        published = Path(self.published)
+
+        def waiting(message: str) -> None:
+            self._log.warning(message) if self._log else None
+            print(message, file=sys.stderr, flush=True)
+
+        try:
+            wh.wait_for_no_writer(published, self.wait, on_wait=waiting)
+        except wh.WarehouseBusy as busy:
+            raise dg.Failure(description=str(busy), allow_retries=False) from None
+        aside = wh.publish(published, self._run_id)
         self._done = True
+        return aside
 
 
 def retract_materializations(instance: dg.DagsterInstance | None, run: dg.DagsterRun | None, reason: str) -> None:

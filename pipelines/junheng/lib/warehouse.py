@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -199,9 +200,64 @@ def holder_record(run_id: str, by: str) -> dict:
             "started_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")}
 
 
+def writer_of(path: Path) -> int | None:
+    """The process holding a DuckDB file open read-write (DuckDB takes an fcntl write lock on it; readers take read
+    locks), or None."""
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        l_type, _, _, _, pid = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
+        return pid if l_type == fcntl.F_WRLCK else None
+    finally:
+        os.close(fd)
+
+
+def _describe_process(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = "?"
+    return f"进程 process {pid} ({cmd[:120]})"
+
+
+def wait_for_no_writer(published: Path, wait: bool, on_wait: Callable[[str], None] = lambda _: None,
+                       timeout: float | None = None) -> None:
+    """Publishing over a process that holds the published file read-write would silently drop its work (and its WAL
+    would then be replayed onto another file): wait until it closes the file, or refuse naming it."""
+    timeout = float(os.environ.get("JUNHENG_PUBLISH_WAIT_SECONDS", "600")) if timeout is None else timeout
+    pid = writer_of(published)
+    if pid is None:
+        return
+    message = (f"已发布的仓库正被{_describe_process(pid)}以读写方式打开；分析请以只读方式打开（read_only=True）/ the "
+               f"published warehouse {published} is open read-write by {_describe_process(pid)}; analysts should "
+               "open it read-only")
+    if not wait:
+        raise WarehouseBusy(message)
+    on_wait(message + " —— 等待其关闭 / waiting for it to close")
+    deadline = time.monotonic() + timeout
+    while writer_of(published) is not None:
+        if time.monotonic() > deadline:
+            raise WarehouseBusy(f"{message} —— 等待 {timeout:.0f} 秒后仍未关闭 / still open after {timeout:.0f} s")
+        time.sleep(1)
+
+
+def set_aside_stale_wal(published: Path) -> Path | None:
+    """A WAL beside the published file with no process holding it is what a crashed read-write session left: it
+    belongs to the file being replaced and would break every later open of the new one. Kept aside, not deleted."""
+    wal = published.with_name(published.name + ".wal")
+    if not wal.exists():
+        return None
+    aside = wal.with_name(f"{wal.name}.stale-{datetime.now():%Y%m%d-%H%M%S}")
+    os.replace(wal, aside)
+    return aside
+
+
 def begin_build(published: Path, run_id: str) -> tuple[Path, Path]:
-    """Start a load's private copies (the caller holds the lock): the warehouse (a fresh one if none is published)
-    and its Data Docs. Whatever a killed load left behind is discarded first."""
+    """Start a load's private copies (the caller holds the lock and has made sure nobody holds the published file
+    read-write): the warehouse (a fresh one if none is published) and its Data Docs. Whatever a killed load left
+    behind is discarded first."""
     work = building_path(published)
     published.parent.mkdir(parents=True, exist_ok=True)
     for stale in (work, work.with_name(work.name + ".wal")):
@@ -221,8 +277,9 @@ def begin_build(published: Path, run_id: str) -> tuple[Path, Path]:
     return work, docs
 
 
-def publish(published: Path, run_id: str) -> None:
-    """Make the load's copy the published warehouse (one atomic rename), then its Data Docs (a second one).
+def publish(published: Path, run_id: str) -> Path | None:
+    """Make the load's copy the published warehouse (one atomic rename), then its Data Docs (a second one). Returns
+    where a stale WAL of the replaced file was set aside, if there was one.
 
     Between the two renames analysts see the new warehouse with the previous Data Docs; the next load repairs the
     link from what the warehouse records (meta.publication), so the two never stay apart."""
@@ -237,9 +294,11 @@ def publish(published: Path, run_id: str) -> None:
     with open(work, "rb") as fh:
         os.fsync(fh.fileno())
     pause_point("publish")
+    aside = set_aside_stale_wal(published)  # the caller made sure no process holds the published file read-write
     os.replace(work, published)
     _fsync_dir(published.parent)
     _point_docs_at(published, docs)
+    return aside
 
 
 def _point_docs_at(published: Path, docs: Path) -> None:

@@ -117,7 +117,14 @@ def _invoke(
     # profiles.yml reads the file from this variable; the dbt subprocess inherits it (one load per process).
     os.environ["JUNHENG_DBT_DATABASE"] = warehouse.path
     invocation = dbt.cli([*args, "--vars", run_window(context)], context=context)
-    yield from invocation.stream()
+    try:
+        yield from invocation.stream()
+    finally:
+        # Whatever ended the stream (an error in dagster-dbt's event handling, an interrupt), dbt must not go on
+        # writing the copy while the run's checks or tear-down use it.
+        if invocation.process.poll() is None:
+            invocation.process.kill()
+            invocation.process.wait()
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
         keep_partial_parse(state)

@@ -32,7 +32,7 @@ def published_warehouse_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinitio
                 "SELECT year, count(*) FROM raw.census_schools GROUP BY year ORDER BY year").fetchall())
             flags = dict(conn.execute(
                 "SELECT severity, count(*) FROM marts.submission_flags GROUP BY 1 ORDER BY 1").fetchall())
-        warehouse.publish()
+        stale_wal = warehouse.publish()
         docs = wh.docs_link(Path(warehouse.published)) / "index.html"
         context.log.info(f"已发布仓库 / published {warehouse.published}")
         md = {
@@ -42,6 +42,10 @@ def published_warehouse_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinitio
         }
         if docs.exists():
             md["data_docs"] = dg.MetadataValue.path(str(docs))
+        if stale_wal:
+            md["stale_wal_set_aside"] = dg.MetadataValue.path(str(stale_wal))
+            context.log.warning(f"已发布文件旁有遗留的 WAL（读写会话崩溃所留），已移至 / a stale WAL of the replaced file "
+                                f"(left by a crashed read-write session) was set aside: {stale_wal}")
         return dg.MaterializeResult(metadata=md)
 
     return published_warehouse
