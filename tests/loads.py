@@ -62,11 +62,21 @@ def wait_for(predicate, timeout: float = 240, what: str = "condition") -> None:
         time.sleep(0.1)
 
 
-def dbt_children(pid: int) -> list[psutil.Process]:
+def dbt_children(pid: int) -> list[str]:
+    """The command lines of the dbt processes a load has started (and that are still running)."""
+    out = []
     try:
-        return [c for c in psutil.Process(pid).children(recursive=True) if "dbt" in " ".join(c.cmdline())]
+        children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+    for child in children:
+        try:
+            cmd = " ".join(child.cmdline())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        if "dbt" in cmd:
+            out.append(cmd)
+    return out
 
 
 def dbt_processes_on(wh: Path) -> list[psutil.Process]:

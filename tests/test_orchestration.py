@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 

@@ -4,7 +4,13 @@ load's run config may point them elsewhere (the command line's --warehouse / --d
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
+
+# Single-run backfill policies are "beta" in Dagster 1.13: every per-year asset uses one (a load is one run over a
+# range of years), so the warning would be printed on every command.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 from junheng.defs.dbt.assets import JunhengDbtCliResource, dbt_asset_defs, dbt_project
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks

@@ -67,8 +67,6 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
         return report
     # The code location reads its folders from the environment (definitions.py); this process loads one warehouse.
     os.environ["JUNHENG_DATA_DIR"], os.environ["JUNHENG_WAREHOUSE"] = str(data_dir), str(warehouse)
-    import dagster as dg
-
     from junheng.defs.orchestration import YearOutsidePartitions, load_request, stale_years
     from junheng.defs.partitions import year_keys
     from junheng.definitions import defs
@@ -94,7 +92,7 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
     log_path = run_log_path(warehouse, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log):
-        result = defs.get_job_def("load_job").execute_in_process(
+        result = defs.resolve_job_def("load_job").execute_in_process(
             instance=instance,
             raise_on_error=False,
             tags={**request.tags, "junheng/launched_by": by, "junheng/log": str(log_path)},
