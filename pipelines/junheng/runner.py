@@ -164,7 +164,9 @@ def report_from_run(instance, run_id: str) -> RunReport:
             report.failed[dagster_event.step_key] = (
                 user.description if user and user.description else _root_cause(error))
         elif dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE and not report.failed and not report.refused:
-            report.failed["run"] = (event.message or "run failed").strip()
+            # e.g. the warehouse resource refused to start (another load, a read-write holder): its reason
+            error = getattr(dagster_event.event_specific_data, "error", None)
+            report.failed["run"] = _root_cause(error) if error else (event.message or "run failed").strip()
     if run.status != dg.DagsterRunStatus.SUCCESS and not report.failed and not report.refused:
         report.failed["run"] = f"run {run.status.value}"
     report.flags = flags
@@ -183,7 +185,10 @@ def _root_cause(error) -> str:
         return "step failed"
     while (error.cause or error.context) is not None:
         error = error.cause or error.context
-    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+    message = error.message.strip()
+    if error.cls_name == "Failure":  # raised by our own code with a message for the user: the message alone
+        return message.split(": ", 1)[-1]
+    return f"{error.cls_name}: {message}" if error.cls_name else message
 
 
 def _iso(ts: float) -> str:
