@@ -16,15 +16,19 @@ import pytest
 
 from census_files import RETURN_ROW, SCHOOLS, census_rows, write_csv, write_return, write_xlsx
 from junheng.defs.ingestion.assets import census_schema_drift, census_structure, raw_year_files
+from junheng.defs.publish import published_warehouse_asset
 from junheng.defs.resources import WarehouseResource
 from junheng.lib.ingest import YearRefused, read_year
+
+# A load writes a private copy that only the publish step makes the warehouse (defs/resources.py).
+PUBLISH = published_warehouse_asset(list(raw_year_files.keys))
 
 
 def load(data_dir: Path, db: Path, year: int) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [raw_year_files, census_structure, census_schema_drift],
+        [raw_year_files, census_structure, census_schema_drift, PUBLISH],
         partition_key=str(year),
-        resources={"warehouse": WarehouseResource(path=str(db), data_dir=str(data_dir))},
+        resources={"warehouse": WarehouseResource(published=str(db), data_dir=str(data_dir))},
         raise_on_error=False,
     )
 

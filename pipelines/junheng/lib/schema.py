@@ -173,3 +173,23 @@ def sql_type(col: Column) -> str:
         "year": "INTEGER",
         "bool": "BOOLEAN",
     }.get(col.kind, "VARCHAR")
+
+
+# ---------------------------------------------------------------- physical ranges of number columns
+# A number beyond its column's physical range cannot be any school's or county's: it is refused with its file, row
+# and column like a cell that is not a number (issue 11), never loaded (1e309 would load as inf, 1e308 overflows the
+# marts' integer sums). The bounds are far beyond any implausible-but-possible slip, which loads and is flagged
+# (spec §4): 元 typed into the 万元 column, a 亩 area, a count typed twice.
+COUNT_LIMIT = 1e7  # persons, classes, volumes, computers, rooms; also rates and ratios of the county returns
+AREA_LIMIT = 1e9  # m² (1,000 km²)
+MONEY_LIMIT = 1e10  # in the column's unit (万元 or 元)
+MONEY_COLUMNS = ("equipment_value_10k_yuan", "special_school_funding_per_student")
+
+
+def number_limit(col: Column) -> float:
+    """The largest absolute value a number column can physically hold."""
+    if col.name.endswith("_m2"):
+        return AREA_LIMIT
+    if col.name in MONEY_COLUMNS:
+        return MONEY_LIMIT
+    return COUNT_LIMIT

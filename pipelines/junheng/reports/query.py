@@ -4,6 +4,11 @@ The warehouse is opened with ``read_only=True`` (DuckDB: many readers, never a w
 blocks a load) and with external access switched off and the configuration locked, so a query can neither
 write the warehouse nor write or read other files (``COPY ... TO``, ``ATTACH``, ``read_csv``).
 
+An export never writes over a database: ``--csv F`` / ``--xlsx F`` is refused (exit code 2, nothing written) when
+F ends in ``.duckdb`` or ``.duckdb.wal``, is the warehouse being queried or one of its companion files
+(``<warehouse>.wal``, ``.building``, ``.lock``, … and hard links to it), or is an existing DuckDB database under any
+name (the magic bytes ``DUCK`` at offset 8).
+
 Exports neutralise spreadsheet formula injection (OWASP "CSV injection"): a *text* cell that starts with
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``. Numbers are written as numbers,
 so a negative number stays a number.
@@ -231,6 +236,39 @@ def export_xlsx(
     return path
 
 
+# ------------------------------------------------------------------ export targets
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+DATABASE_SUFFIXES = (".duckdb", ".duckdb.wal")
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` is an existing file that starts like a DuckDB database (magic "DUCK" at offset 8)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == DUCKDB_MAGIC
+    except OSError:
+        return False
+
+
+def export_target_problem(target: Path, warehouse: Path) -> str | None:
+    """Why exporting to `target` could destroy a database (the one queried or any other), or None when it is safe."""
+    target, warehouse = Path(target), Path(warehouse)
+    if target.name.lower().endswith(DATABASE_SUFFIXES):
+        return f"导出文件名以 .duckdb / .duckdb.wal 结尾，不写入 / an export never writes a .duckdb or .duckdb.wal file: {target}"
+    real_target, real_wh = Path(os.path.realpath(target)), Path(os.path.realpath(warehouse))
+    if real_target.parent == real_wh.parent and real_target.name.startswith(real_wh.name):
+        return f"导出文件是正在查询的数据仓库或其附属文件，不写入 / the export file is the warehouse being queried or one of its files: {target}"
+    try:
+        if target.exists() and warehouse.exists() and os.path.samefile(target, warehouse):
+            return f"导出文件就是正在查询的数据仓库（硬链接），不写入 / the export file is the warehouse being queried (a hard link): {target}"
+    except OSError:
+        pass
+    if is_duckdb_file(target):
+        return f"导出文件是一个已有的 DuckDB 数据库，不覆盖 / the export file is an existing DuckDB database, not overwritten: {target}"
+    return None
+
+
 # ------------------------------------------------------------------ CLI
 
 
@@ -266,6 +304,11 @@ def main_query(argv: Sequence[str] | None = None) -> int:
         print("junheng query: 错误: SQL 语句为空", file=sys.stderr)
         return 2
     warehouse = args.warehouse or default_warehouse()
+    for target in (args.csv, args.xlsx):
+        problem = export_target_problem(target, warehouse) if target is not None else None
+        if problem:
+            print(f"junheng query: 错误: {problem}", file=sys.stderr)
+            return 2
     try:
         max_rows = args.max_rows
         if max_rows is None and (args.csv or args.xlsx):
