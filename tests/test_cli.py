@@ -38,3 +38,11 @@ def test_a_year_outside_the_partitions_is_refused_by_name_not_a_traceback(tmp_pa
     assert result.returncode == 1, result.stdout + result.stderr
     assert "被拒绝 refused 3000" in result.stdout and "outside the loadable years" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_folder_that_is_not_a_year_is_a_problem_of_the_run(tmp_path: Path):
+    (tmp_path / "data" / "census" / "2024abc").mkdir(parents=True)
+    (tmp_path / "data" / "census" / "2024abc" / "a.csv").write_text("school_code\n", encoding="utf-8")
+    result = junheng("run", "--data-dir", str(tmp_path / "data"), "--warehouse", str(tmp_path / "wh.duckdb"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "census/2024abc" in result.stdout and "Traceback" not in result.stdout + result.stderr

@@ -39,6 +39,10 @@ def _print_report(report) -> None:
             if p.get("column"):
                 where += f", 列 column “{p['column']}”"
             print(f"  - {where}: {p['message']}", file=out)
+    if report.stray:
+        print(f"数据目录中无法归入任何年度的条目 / entries of the data directory no year reads: {len(report.stray)}", file=out)
+        for p in report.stray:
+            print(f"  - {p['file']}: {p['message']}", file=out)
     for step, error in report.failed.items():
         print(f"失败 failed [{step}]: {error}", file=out)
     if report.flags:

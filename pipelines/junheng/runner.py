@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from junheng.lib.ingest import available_years
+from junheng.lib.ingest.submission import stray_entries
 from junheng.lib.instance import instance_for
 from junheng.lib.warehouse import loaded_years
 
@@ -34,6 +35,7 @@ class RunReport:
     launched_by: str = ""
     loaded: list[int] = field(default_factory=list)
     refused: dict[int, list[dict]] = field(default_factory=dict)  # year → problems (file, row, column, message)
+    stray: list[dict] = field(default_factory=list)  # entries of the data directory that no year reads
     failed: dict[str, str] = field(default_factory=dict)  # step → error
     recomputed: list[int] = field(default_factory=list)  # years after a reloaded year: flags and marts rebuilt
     published: bool = False
@@ -45,7 +47,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.published and not self.refused and not self.failed else 1
+        return 0 if self.published and not self.refused and not self.failed and not self.stray else 1
 
 
 def run_log_path(warehouse: Path, run_id: str) -> Path:
@@ -61,7 +63,8 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
     data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
     requested = sorted(set(years)) if years else available_years(data_dir)
     report = RunReport(run_id="", started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), data_dir=str(data_dir),
-                       warehouse=str(warehouse), requested=requested)
+                       warehouse=str(warehouse), requested=requested,
+                       stray=[p.to_dict() for p in stray_entries(data_dir)])
     if not requested:
         report.failed["years"] = f"{data_dir}/census/ 下没有任何年度文件夹 / no year folders under census/"
         return report
@@ -106,6 +109,7 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
         )
     outcome = report_from_run(instance, result.run_id)
     outcome.refused = {**report.refused, **outcome.refused}
+    outcome.stray = report.stray
     return outcome
 
 

@@ -21,6 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from junheng.defs.partitions import affected_years, data_dir, year_keys
 from junheng.defs.resources import WAREHOUSE_TAG, warehouse_path
+from junheng.lib.ingest.submission import stray_entries
 from junheng.lib.warehouse import loaded_years
 from junheng.lib.ingest.submission import SUFFIXES
 
@@ -186,6 +187,8 @@ def census_files_sensor(context: dg.SensorEvaluationContext):
     context.update_cursor(json.dumps(done, sort_keys=True))
     if outside:
         context.log.warning(f"不是可入库年度的文件夹 / folders outside the loadable years: {outside}")
+    for problem in stray_entries(data_dir()):
+        context.log.warning(str(problem))
     if not changed:
         return dg.SkipReason("没有新的或变更的年度文件 / no new or changed files")
     request = load_request([int(y) for y in changed])
