@@ -217,20 +217,65 @@ def change_per_year(points: list[tuple[int, float | None]]) -> dict[int, float |
     return out
 
 
-def projected_year(points: list[tuple[int, float | None]], threshold: float) -> int | None:
-    """Least-squares line of the CV over the last five years with data (at least three): the first whole year
-    the line is at or below the threshold; None when it does not descend or the last CV is already within it."""
-    pts = [(y, c) for y, c in sorted(points) if c is not None][-5:]
-    if len(pts) < 3 or pts[-1][1] <= threshold:
+def _window(points: list[tuple[int, float | None]]) -> list[tuple[int, float]]:
+    """The last five years with data (spec §5)."""
+    return [(y, c) for y, c in sorted(points) if c is not None][-5:]
+
+
+def theil_sen_slope(points: list[tuple[int, float | None]]) -> float | None:
+    """The trend (年均变化, spec §5): the median of the pairwise slopes over the last five years with data; None with
+    fewer than three. Feed it the clean series (without warning-flagged parts)."""
+    pts = _window(points)
+    if len(pts) < 3:
         return None
-    n = len(pts)
-    my = sum(y for y, _ in pts) / n
-    mc = sum(c for _, c in pts) / n
-    slope = sum((y - my) * (c - mc) for y, c in pts) / sum((y - my) ** 2 for y, _ in pts)
+    slopes = sorted((c2 - c1) / (y2 - y1) for i, (y1, c1) in enumerate(pts) for (y2, c2) in pts[i + 1:])
+    mid = len(slopes) // 2
+    return slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def projection(points: list[tuple[int, float | None]], threshold: float | None, year: int,
+               official_cv: float | None = None) -> tuple[str, int | None]:
+    """(projection_status, projected_year) of the row ``year`` (spec §5), ``points`` the clean CVs up to that year:
+    met (the official CV is within), met_clean (the latest clean CV of the window is), too_few_years, not_descending,
+    projected: the line through the median point (median year, median CV) with the Theil–Sen slope, the first whole
+    year after ``year`` in which it is at or below the threshold."""
+    if threshold is None:
+        return "no_threshold", None
+    if official_cv is not None and official_cv <= threshold:
+        return "met", None
+    pts = _window([(y, c) for y, c in points if y <= year])
+    if pts and pts[-1][1] <= threshold:
+        return "met_clean", None
+    slope = theil_sen_slope(pts)
+    if slope is None:
+        return "too_few_years", None
     if slope >= 0:
+        return "not_descending", None
+    my, mc = _median([float(y) for y, _ in pts]), _median([c for _, c in pts])
+    return "projected", max(math.ceil(round(my + (threshold - mc) / slope, 9)), year + 1)
+
+
+def projected_year(points: list[tuple[int, float | None]], threshold: float) -> int | None:
+    """The projected crossing year of the last point's year (spec §5), or None; ``points`` the clean CVs."""
+    pts = [(y, c) for y, c in sorted(points) if c is not None]
+    if not pts:
         return None
-    intercept = mc - slope * my
-    return math.ceil(round((threshold - intercept) / slope, 9))
+    return projection(pts, threshold, pts[-1][0], pts[-1][1])[1]
+
+
+RANK_VERDICT_ORDER = {"met": 1, "incomplete": 2, "not_met": 3}
+
+
+def progress_key(verdict: str, items_met: int, mean_cv_ratio: float | None) -> tuple:
+    """Ranking counties by progress (spec §5): verdict (met, incomplete, not met), then items met (more first), then
+    the mean CV / threshold (lower first; none last). Sort ascending by this key."""
+    return (RANK_VERDICT_ORDER[verdict], -items_met, mean_cv_ratio is None, mean_cv_ratio or 0.0)
 
 
 def cv_shares(pairs: list[tuple[float, float]], scale: float = 1) -> list[float | None]:

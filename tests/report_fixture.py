@@ -1,35 +1,46 @@
 """A small warehouse holding the marts the reports read, with realistic, internally consistent values.
 
-The numbers are computed here from generated school resources with the spec's formulas (students-weighted
-county value and CV, school CV shares, gaps to standard, progress ranking), so a report rendered from this
-file looks like a real one. It does not depend on dbt or the pipeline: the report tests use it.
+Every table is created from the dbt contract (tests/mart_contract.py reads dbt_project/models/marts/**/*.yml: the same
+columns, types, NOT NULL and CHECK constraints as the real marts), so a fixture column that is not in a contract, or a
+row that breaks one, fails here. The numbers are computed with the spec's formulas (tests/marts_reference.py: county
+value and students-weighted CV, school rule, CV shares, gaps, Theil–Sen trend and projection, the §5 ranking), so a
+report rendered from this file looks like a real one. It does not depend on dbt or the pipeline.
 
-Table and column names follow the marts as committed in dbt_project/models/marts (see
-``junheng.reports.data``); keep the two in step.
+Counties (2019–2024):
+  431230 通道  uneven, improving; county returns with gaps (incomplete); a planted slip: 2022 equipment value
+               submitted in yuan by one flagged primary school (official primary Q6/B3 CV 9.1, the clean CV normal)
+  431229 靖州  every CV and every return item met, one small primary school fails the school rule: not met by QS only
+  431228 芷江  every item met: the one county that reaches high-quality balance
+  340103 庐阳区 (Anhui) prints the mean of the seven 2017 CVs; some return items not met
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 from pathlib import Path
 
 import duckdb
 
-from marts_reference import projected_year  # the spec §5 definition, shared with the end-to-end checks
+import marts_reference as ref
+from mart_contract import columns, contracts, create_table_sql
 
 YEARS = list(range(2019, 2025))
+SLIP = ("431230", 2022, "primary")  # county, year, level of the planted (flagged) unit slip
 COUNTIES = [
-    # code, name, seed, starting spread (larger = less balanced), yearly improvement
-    ("431230", "通道侗族自治县", 11, 0.72, 0.045),
-    ("431229", "靖州苗族侗族自治县", 12, 0.60, 0.03),
-    ("431228", "芷江侗族自治县", 13, 0.80, 0.07),
-    ("340103", "庐阳区", 14, 0.45, 0.015),
+    # code, name, seed, starting spread, yearly improvement, wealth, kind
+    ("431230", "通道侗族自治县", 11, 0.72, 0.045, 1.0, "uneven"),
+    ("431229", "靖州苗族侗族自治县", 12, 0.05, 0.0, 1.35, "qs_only"),
+    ("431228", "芷江侗族自治县", 13, 0.05, 0.0, 1.35, "met"),
+    ("340103", "庐阳区", 14, 0.45, 0.015, 1.0, "uneven_anhui"),
 ]
-PRIMARY_NAMES = ["县第一完全小学", "县第二完全小学", "坪坦中心小学", "陇城中心小学", "金殿小学", "牙屯堡小学", "双江镇中心小学", "菁芜洲小学"]
+PROVINCES = {"43": ("湖南省", "Hunan"), "34": ("安徽省", "Anhui")}
+PREFECTURES = {"4312": ("怀化市", "Huaihua"), "3401": ("合肥市", "Hefei")}
+PRIMARY_NAMES = ["县第一完全小学", "县第二完全小学", "坪坦中心小学", "陇城中心小学", "金殿小学", "牙屯堡小学", "双江镇中心小学",
+                 "菁芜洲小学"]
 JUNIOR_NAMES = ["芙蓉中学", "县第二中学", "坪坦中学", "陇城中学"]
 
-# indicator: (resource key, multiplier) -> value = resource * mult / students
 B = {
     "B1": ("aux_area", 1), "B2": ("sports_area", 1), "B3": ("equipment_yuan", 1), "B4": ("computers", 100),
     "B5": ("books", 1), "B6": ("teachers", 1), "B7": ("above_degree", 1), "B8": ("senior_title", 1),
@@ -38,9 +49,8 @@ Q = {
     "Q1": ("above_degree", 100), "Q2": ("backbone", 100), "Q3": ("pe_art", 100), "Q4": ("aux_area", 1),
     "Q5": ("sports_area", 1), "Q6": ("equipment_yuan", 1), "Q7": ("multimedia", 100),
 }
-STANDARD = {
-    "primary": {"Q1": 4.2, "Q2": 1.0, "Q3": 0.9, "Q4": 4.5, "Q5": 7.5, "Q6": 2000, "Q7": 2.3},
-    "junior": {"Q1": 5.3, "Q2": 1.0, "Q3": 0.9, "Q4": 5.8, "Q5": 10.2, "Q6": 2500, "Q7": 2.4},
+INPUT_FIELD = {  # the census column each resource comes from (flagged_school_impact.field)
+    "equipment_yuan": "equipment_value_10k_yuan",
 }
 PER_STUDENT = {  # typical per-student resource of a school at the standard, by level
     "primary": {"aux_area": 4.6, "sports_area": 7.8, "equipment_yuan": 2100, "computers": 0.11, "books": 28,
@@ -53,18 +63,10 @@ PER_STUDENT = {  # typical per-student resource of a school at the standard, by 
 SPREAD_FACTOR = {"aux_area": 0.8, "sports_area": 1.2, "equipment_yuan": 1.0, "computers": 0.9, "books": 0.8,
                  "teachers": 0.5, "above_degree": 0.6, "senior_title": 0.8, "backbone": 1.1, "pe_art": 1.0,
                  "multimedia": 0.9}
-CV_THRESHOLD = {"primary": 0.50, "junior": 0.45}
-COMPOSITE_THRESHOLD = {"primary": 0.65, "junior": 0.55}
-GOV_ITEMS = [f"G{i:02d}" for i in range(1, 16)]
-EDU_ITEMS = [f"E{i:02d}" for i in range(1, 10)]
-
-
-def _cv(values: list[tuple[float, float]]) -> tuple[float, float]:
-    """(students, value) pairs -> (county value X as weighted mean, CV)."""
-    P = sum(p for p, _ in values)
-    X = sum(p * x for p, x in values) / P
-    var = sum(p / P * (x - X) ** 2 for p, x in values)
-    return X, (math.sqrt(var) / X if X else float("nan"))
+UNITS = {"Q1": ("人", "teachers"), "Q2": ("人", "teachers"), "Q3": ("人", "teachers"), "Q4": ("平方米", "m²"),
+         "Q5": ("平方米", "m²"), "Q6": ("元", "yuan"), "Q7": ("间", "rooms")}
+QS_REQUIREMENT = ("每所学校至少6项达到标准，其余不低于标准的85%",
+                  "every school part meets at least 6 of the 7 standards and the other reaches 85% of its standard")
 
 
 def _schools(code: str, seed: int):
@@ -79,10 +81,35 @@ def _schools(code: str, seed: int):
                 "school_type": level,
                 "urban_rural": "urban" if k < 2 else ("town" if k < 4 else "rural"),
                 "students": rng.randint(300, 2400) if k < 2 else rng.randint(90, 900),
-                # each school's own deviation from the typical ratio, per resource
                 "dev": {r: rng.gauss(0, 1) for r in PER_STUDENT[level]},
             })
     return schools
+
+
+def _requirements() -> list[dict]:
+    """The national scorecard rows of the dbt seed, and the province overrides."""
+    seed = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "scorecard_requirements.csv"
+    with seed.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+class _Buf:
+    def __init__(self):
+        self.rows: dict[str, list[dict]] = {}
+
+    def add(self, table: str, **values) -> dict:
+        unknown = set(values) - set(columns(table))
+        assert not unknown, f"{table}: not in the dbt contract: {sorted(unknown)}"
+        self.rows.setdefault(table, []).append(values)
+        return values
+
+    def flush(self, con) -> None:
+        import pandas as pd
+
+        for table, rows in self.rows.items():
+            cols = columns(table)
+            df = pd.DataFrame([[r.get(c) for c in cols] for r in rows], columns=cols).astype(object)  # noqa: F841
+            con.execute(f"INSERT INTO {table} SELECT * FROM df")
 
 
 def write_report_fixture(path: Path) -> Path:
@@ -91,193 +118,261 @@ def write_report_fixture(path: Path) -> Path:
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
-    for s in ("raw", "marts"):
-        con.execute(f"CREATE SCHEMA {s}")
-    con.execute("""CREATE TABLE raw.census_schools (year INTEGER, school_code VARCHAR, school_name VARCHAR,
-        county_code VARCHAR, county_name VARCHAR, school_type VARCHAR, urban_rural VARCHAR)""")
-    con.execute("""CREATE TABLE raw.county_returns (year INTEGER, county_code VARCHAR, county_name VARCHAR)""")
-    con.execute("""CREATE TABLE marts.county_indicator_cv (county_code VARCHAR, year INTEGER, level VARCHAR,
-        method VARCHAR, indicator VARCHAR, county_value DOUBLE, cv DOUBLE, schools INTEGER, students DOUBLE,
-        cv_threshold DOUBLE, meets_cv BOOLEAN)""")
-    con.execute("""CREATE TABLE marts.county_balance (county_code VARCHAR, year INTEGER, level VARCHAR,
-        composite_cv DOUBLE, composite_threshold DOUBLE, basic_met BOOLEAN, quality_cv_met BOOLEAN,
-        schools_compliant INTEGER, schools_total INTEGER, quality_resource_met BOOLEAN)""")
-    con.execute("""CREATE TABLE marts.school_indicators (school_code VARCHAR, year INTEGER, level VARCHAR,
-        method VARCHAR, indicator VARCHAR, county_code VARCHAR, urban_rural VARCHAR, students DOUBLE,
-        value DOUBLE, standard DOUBLE, meets BOOLEAN)""")
-    con.execute("""CREATE TABLE marts.school_quality_compliance (school_code VARCHAR, year INTEGER,
-        level VARCHAR, county_code VARCHAR, urban_rural VARCHAR, students DOUBLE, indicators_met INTEGER,
-        lowest_share_missed DOUBLE, compliant BOOLEAN)""")
-    con.execute("""CREATE TABLE marts.quality_scorecard (county_code VARCHAR, year INTEGER, part VARCHAR,
-        item VARCHAR, level VARCHAR, name_zh VARCHAR, name_en VARCHAR, value DOUBLE, detail VARCHAR,
-        requirement VARCHAR, status VARCHAR, provisional BOOLEAN)""")
-    con.execute("""CREATE TABLE marts.quality_verdict (county_code VARCHAR, year INTEGER, items_met INTEGER,
-        items_total INTEGER, items_no_data INTEGER, verdict VARCHAR)""")
-    con.execute("""CREATE TABLE marts.indicator_trend (county_code VARCHAR, level VARCHAR, method VARCHAR,
-        indicator VARCHAR, year INTEGER, county_value DOUBLE, cv DOUBLE, cv_change_per_year DOUBLE,
-        cv_threshold DOUBLE, projected_year INTEGER)""")
-    con.execute("""CREATE TABLE marts.school_cv_share (county_code VARCHAR, year INTEGER, level VARCHAR,
-        method VARCHAR, indicator VARCHAR, school_code VARCHAR, value DOUBLE, county_value DOUBLE, share DOUBLE)""")
-    con.execute("""CREATE TABLE marts.school_standard_gap (county_code VARCHAR, school_code VARCHAR, year INTEGER,
-        level VARCHAR, indicator VARCHAR, value DOUBLE, standard DOUBLE, students DOUBLE, gap DOUBLE, unit VARCHAR)""")
-    con.execute("""CREATE TABLE marts.county_standard_gap (county_code VARCHAR, year INTEGER, level VARCHAR,
-        indicator VARCHAR, schools_below INTEGER, gap DOUBLE, unit VARCHAR)""")
-    con.execute("""CREATE TABLE marts.county_theil (county_code VARCHAR, year INTEGER, level VARCHAR, method VARCHAR,
-        indicator VARCHAR, schools INTEGER, theil_t DOUBLE, theil_between DOUBLE, theil_within DOUBLE)""")
-    con.execute("""CREATE TABLE marts.county_theil_group (county_code VARCHAR, year INTEGER, level VARCHAR,
-        method VARCHAR, indicator VARCHAR, urban_rural VARCHAR, schools INTEGER, students DOUBLE,
-        resource_share DOUBLE, student_share DOUBLE, theil_t_group DOUBLE, theil_t_group_contribution DOUBLE,
-        between_term DOUBLE)""")
-    con.execute("""CREATE TABLE marts.county_progress_rank (county_code VARCHAR, year INTEGER, items_met INTEGER,
-        items_total INTEGER, mean_cv_ratio DOUBLE, progress_rank INTEGER, province_rank INTEGER)""")
-
-    buf: dict[str, list] = {}
-    units = {"Q1": "人", "Q2": "人", "Q3": "人", "Q4": "平方米", "Q5": "平方米", "Q6": "元", "Q7": "间"}
+    con.execute("CREATE SCHEMA marts")
+    for table in contracts():
+        con.execute(create_table_sql(table))
+    buf = _Buf()
+    requirements = _requirements()
     rank_rows = []
-    for code, cname, seed, spread0, improve in COUNTIES:
+    for code, cname, seed, spread0, improve, wealth, kind in COUNTIES:
         rng = random.Random(seed * 7)
         schools = _schools(code, seed)
-        trend_cv: dict[tuple, list] = {}
+        series: dict[tuple, list] = {}  # (level, method, indicator) -> [(year, X, cv, X_clean, cv_clean, thr)]
+        prov = code[:2]
         for t, year in enumerate(YEARS):
-            spread = max(0.15, spread0 - improve * t)
+            spread = max(0.04, spread0 - improve * t)
             growth = 1 + 0.03 * t
-            _add(buf, "raw.county_returns", [year, code, cname])
+            buf.add("marts.dim_county_year", county_code=code, year=year, province_code=prov,
+                    prefecture_code=code[:4], county_name=cname,
+                    county_name_submitted=None if year == 2023 else cname,
+                    name_basis="earlier_year" if year == 2023 else "submitted",
+                    in_census=True, in_returns=True, schools=len(schools))
             per_level: dict[str, list] = {"primary": [], "junior": []}
             for s in schools:
-                _add(buf, "raw.census_schools", [year, s["school_code"], s["school_name"], code, cname, s["school_type"], s["urban_rural"]])
                 students = round(s["students"] * (1 + 0.01 * t))
-                res = {r: base * students * growth
+                res = {r: base * students * growth * wealth
                        * math.exp(spread * SPREAD_FACTOR[r] * s["dev"][r] - (spread * SPREAD_FACTOR[r]) ** 2 / 2)
                        for r, base in PER_STUDENT[s["level"]].items()}
-                for r in ("computers", "teachers", "above_degree", "senior_title", "backbone", "pe_art", "multimedia", "books"):
-                    res[r] = float(round(res[r]))
+                if kind == "qs_only" and s["school_code"].endswith("1007"):  # the smallest village school
+                    res["sports_area"] *= 0.55
+                    res["multimedia"] *= 0.5
+                for r in ("computers", "teachers", "above_degree", "senior_title", "backbone", "pe_art", "multimedia",
+                          "books"):
+                    res[r] = float(max(1, round(res[r])))
                 per_level[s["level"]].append((s, students, res))
+                buf.add("marts.dim_school_year", school_code=s["school_code"], year=year, school_name=s["school_name"],
+                        county_code=code, school_type=s["school_type"], ownership="public", authority="county",
+                        urban_rural=s["urban_rural"], compulsory_students=float(students))
+            level_verdicts = {}
             for level, rows in per_level.items():
+                flagged_code = rows[3][0]["school_code"] if (code, year, level) == SLIP else None
                 cvs = {}
                 for method, table in (("basic", B), ("quality", Q)):
                     for ind, (rkey, mult) in table.items():
-                        vals = [(st, res[rkey] * mult / st) for s, st, res in rows]
-                        X, cv = _cv(vals)
-                        cvs[(method, ind)] = (X, cv)
-                        thr = CV_THRESHOLD[level] if method == "quality" else None
-                        _add(buf, "marts.county_indicator_cv", [code, year, level, method, ind, X, cv, len(rows), sum(st for _, st, _ in rows),
-                                     thr, None if thr is None else cv <= thr])
-                        trend_cv.setdefault((level, method, ind), []).append((year, X, cv, thr))
+                        pairs = [(res[rkey], st) for _, st, res in rows]
+                        X, cv = ref.county_cv(pairs, mult)
+                        Xc, cvc = X, cv
+                        n_flag = 0
+                        if flagged_code and rkey == "equipment_yuan":
+                            Xc, cvc = ref.county_cv([(res[rkey], st) for s, st, res in rows
+                                                     if s["school_code"] != flagged_code], mult)
+                            X, cv, n_flag = X * 8.2, 9.1, 1  # as if one school had entered 元 in the 万元 column
+                        thr = ref.QUALITY_CV_THRESHOLD[level] if method == "quality" else None
                         P = sum(st for _, st, _ in rows)
+                        provisional = bool(thr is not None and n_flag and (cv <= thr) != (cvc <= thr))
+                        buf.add("marts.county_indicator_cv", county_code=code, year=year, level=level, method=method,
+                                indicator=ind, county_value=X, cv=cv, schools=len(rows), students=float(P),
+                                cv_threshold=thr, meets_cv=None if thr is None else cv <= thr,
+                                schools_not_reported=0, total_schools=len(rows) + 1, total_students=float(P + 40),
+                                flagged_schools=n_flag, county_value_clean=Xc, cv_clean=cvc,
+                                schools_clean=len(rows) - n_flag,
+                                students_clean=float(P - (rows[3][1] if n_flag else 0)),
+                                meets_cv_clean=None if thr is None else cvc <= thr, provisional=provisional)
+                        cvs[(method, ind)] = (X, cv, Xc, cvc, thr)
+                        series.setdefault((level, method, ind), []).append((year, X, cv, Xc, cvc, thr, n_flag))
                         _theil(buf, code, year, level, method, ind,
-                               [(s["urban_rural"], st, x * st) for (s, st, _), (_, x) in zip(rows, vals)])
-                        denom = sum(st / P * (x - X) ** 2 for st, x in vals)
-                        for (s, st, res), (_, x) in zip(rows, vals):
-                            std = STANDARD[level].get(ind) if method == "quality" else None
-                            _add(buf, "marts.school_indicators", [s["school_code"], year, level, method, ind, code,
-                                         s["urban_rural"], st, x, std,
-                                         None if std is None else x >= std])
-                            _add(buf, "marts.school_cv_share", [code, year, level, method, ind, s["school_code"], x, X,
-                                         (st / P * (x - X) ** 2 / denom) if denom else None])
-                # gaps and school compliance (2017 method)
-                compliant = 0
+                               [(s["urban_rural"], st, res[rkey] * mult / st * st) for s, st, res in rows])
+                        shares = ref.cv_shares(pairs, mult)
+                        order = sorted(range(len(rows)), key=lambda i: (-(shares[i] or 0), rows[i][0]["school_code"]))
+                        for i, (s, st, res) in enumerate(rows):
+                            x = res[rkey] * mult / st
+                            std = ref.STANDARDS[level].get(ind) if method == "quality" else None
+                            flagged = s["school_code"] == flagged_code and rkey == "equipment_yuan"
+                            buf.add("marts.school_indicators", school_code=s["school_code"], year=year, level=level,
+                                    method=method, indicator=ind, county_code=code, school_type=s["school_type"],
+                                    urban_rural=s["urban_rural"], students=float(st), resource=res[rkey], value=x,
+                                    standard=std, meets=None if std is None else x >= std,
+                                    share_of_standard=None if std is None else x / std, warning_flagged=flagged)
+                            buf.add("marts.school_cv_share", county_code=code, year=year, level=level, method=method,
+                                    indicator=ind, school_code=s["school_code"], students=float(st), value=x,
+                                    county_value=X, share=shares[i], share_rank=order.index(i) + 1)
+                            if flagged:
+                                buf.add("marts.flagged_school_impact", county_code=code, year=year,
+                                        school_code=s["school_code"], level=level, method=method, indicator=ind,
+                                        rule_id="R_UNIT_SLIP_10K_YUAN", field=INPUT_FIELD[rkey],
+                                        submitted_value=float(round(res[rkey])), expected="|log10(x / last year)| not within 4±0.5",
+                                        flag_detail="slip__R_UNIT_SLIP_10K_YUAN", part_value=x * 10_000,
+                                        county_value=X, county_value_clean=Xc, cv=cv, cv_clean=cvc,
+                                        cv_threshold=thr, provisional=provisional)
+                # school rule, gaps (2017 method)
+                compliant = not_compliant = 0
+                gap_totals: dict[str, list] = {}
                 for s, st, res in rows:
-                    met, lowest = 0, None
-                    for ind, (rkey, mult) in Q.items():
-                        x = res[rkey] * mult / st
-                        std = STANDARD[level][ind]
-                        if x >= std:
-                            met += 1
-                        else:
-                            share = x / std
-                            lowest = share if lowest is None else min(lowest, share)
-                            gap = (std - x) * st / (100 if mult == 100 else 1)
-                            _add(buf, "marts.school_standard_gap", [code, s["school_code"], year, level, ind, x, std, st, gap, units[ind]])
-                    ok = met == 7 or (met == 6 and lowest is not None and lowest >= 0.85)
-                    compliant += ok
-                    _add(buf, "marts.school_quality_compliance",
-                         [s["school_code"], year, level, code, s["urban_rural"], st, met, lowest, ok])
-                composite = sum(cvs[("basic", f"B{i}")][1] for i in range(1, 9)) / 8
-                trend_cv.setdefault((level, "basic", "composite"), []).append(
-                    (year, None, composite, COMPOSITE_THRESHOLD[level]))
-                q_ok = all(cvs[("quality", i)][1] <= CV_THRESHOLD[level] for i in Q)
-                _add(buf, "marts.county_balance", [code, year, level, composite, COMPOSITE_THRESHOLD[level],
-                             composite <= COMPOSITE_THRESHOLD[level], q_ok, compliant, len(rows),
-                             q_ok and compliant == len(rows)])
-            # scorecard: resource items from the CVs, the rest plausible
-            met_count, total, no_data = 0, 0, 0
-            ratio_sum = 0.0
+                    values = {ind: res[rkey] * mult / st for ind, (rkey, mult) in Q.items()}
+                    c = ref.school_compliance(values, level)
+                    compliant += c.compliant is True
+                    not_compliant += c.compliant is False
+                    flagged = s["school_code"] == flagged_code
+                    buf.add("marts.school_quality_compliance", school_code=s["school_code"], year=year, level=level,
+                            county_code=code, school_type=s["school_type"], urban_rural=s["urban_rural"],
+                            students=float(st), indicators_met=c.indicators_met, indicators_evaluated=7,
+                            lowest_share_missed=c.lowest_share_missed, compliant=c.compliant,
+                            warning_flagged=flagged)
+                    if c.compliant is not True:
+                        buf.add("marts.school_item_failures", county_code=code, year=year, item="QS", level=level,
+                                school_code=s["school_code"], status="not_met", indicators_met=c.indicators_met,
+                                indicators_evaluated=7, lowest_share_missed=c.lowest_share_missed,
+                                warning_flagged=flagged)
+                    for ind, x in values.items():
+                        std = ref.STANDARDS[level][ind]
+                        if x < std:
+                            gap = ref.standard_gap(x, std, st, Q[ind][1])
+                            gap_totals.setdefault(ind, []).append(gap)
+                            buf.add("marts.school_standard_gap", county_code=code, school_code=s["school_code"],
+                                    year=year, level=level, indicator=ind, value=x, standard=std, students=float(st),
+                                    gap=gap, unit=UNITS[ind][0], unit_en=UNITS[ind][1])
+                for ind, gs in gap_totals.items():
+                    buf.add("marts.county_standard_gap", county_code=code, year=year, level=level, indicator=ind,
+                            schools_below=len(gs), gap=math.fsum(gs), unit=UNITS[ind][0], unit_en=UNITS[ind][1])
+                # county balance
+                comp = ref.composite([cvs[("basic", f"B{i}")][1] for i in range(1, 9)])
+                comp_clean = ref.composite([cvs[("basic", f"B{i}")][3] for i in range(1, 9)])
+                q_cvs = [cvs[("quality", i)] for i in Q]
+                q_ok = all(c[1] <= c[4] for c in q_cvs)
+                q_ok_clean = all(c[3] <= c[4] for c in q_cvs)
+                resource_met = q_ok and not_compliant == 0
+                level_verdicts[level] = (resource_met, q_cvs, compliant, not_compliant, len(rows))
+                thr_c = ref.COMPOSITE_THRESHOLD[level]
+                buf.add("marts.county_balance", county_code=code, year=year, level=level, basic_schools=len(rows),
+                        basic_students=float(sum(st for _, st, _ in rows)), composite_cv=comp,
+                        composite_threshold=thr_c, basic_met=comp <= thr_c, composite_cv_clean=comp_clean,
+                        basic_met_clean=comp_clean <= thr_c, basic_provisional=(comp <= thr_c) != (comp_clean <= thr_c),
+                        quality_cvs_met=sum(c[1] <= c[4] for c in q_cvs), quality_cv_met=q_ok,
+                        quality_composite_cv=(sum(c[1] for c in q_cvs) / 7) if prov == "34" else None,
+                        schools_total=len(rows), schools_compliant=compliant, schools_not_compliant=not_compliant,
+                        schools_undetermined=0, quality_resource_met=resource_met,
+                        quality_resource_met_clean=q_ok_clean and not_compliant == 0,
+                        quality_provisional=resource_met != (q_ok_clean and not_compliant == 0))
+                series.setdefault((level, "basic", "composite"), []).append(
+                    (year, None, comp, None, comp_clean, thr_c, None))
+            # scorecard: Q1-Q7 and QS per level, then G, E, S
+            card = []
             for level in ("primary", "junior"):
-                for ind in Q:
-                    X, cv = next((r[1], r[2]) for r in reversed(trend_cv[(level, "quality", ind)]) if r[0] == year)
-                    status = "met" if cv <= CV_THRESHOLD[level] else "not_met"
-                    ratio_sum += cv / CV_THRESHOLD[level]
-                    thr = CV_THRESHOLD[level]
-                    below = sum(1 for sc, st, res in per_level[level]
-                                if res[Q[ind][0]] * Q[ind][1] / st < STANDARD[level][ind])
-                    _add(buf, "marts.quality_scorecard", [
-                        code, year, "resource", ind, level, None, None, cv,
-                        f"县域值 county value: {round(X, 4)}; 标准 standard: {STANDARD[level][ind]}; "
-                        f"低于标准学校 parts below standard: {below} / {len(per_level[level])}",
-                        f"差异系数 CV ≤ {thr} / CV at most {thr}", status, False])
-                    total += 1
-                    met_count += status == "met"
-            for req in _requirements():
-                item, part = req["item"], req["part"]
-                r = rng.random()
-                status = "met" if r < 0.55 + 0.07 * t else ("no_data" if r > 0.96 else "not_met")
-                value, detail = None, None
-                if req["source"] == "census":  # G03-G05: the count of schools failing
-                    value = 0.0 if status == "met" else float(rng.randint(1, 3))
-                    detail = f"不达标学校 schools failing: {int(value)} / 12; 未报 not reported: 0"
-                    if status == "no_data":
-                        status, value = "met", 0.0
-                elif req["op_1"] == "is_true":
-                    value = 1.0 if status == "met" else 0.0
+                resource_met, q_cvs, compliant, not_compliant, n = level_verdicts[level]
+                for ind, (X, cv, _, _, thr) in zip(Q, q_cvs):
+                    below = sum(1 for s, st, res in per_level[level]
+                                if res[Q[ind][0]] * Q[ind][1] / st < ref.STANDARDS[level][ind])
+                    card.append(dict(part="resource", item=ind, level=level, name_zh=None, value=cv, cv_threshold=thr,
+                                     county_value=X, standard=ref.STANDARDS[level][ind], schools_failing=below,
+                                     schools_checked=n, schools_unknown=0,
+                                     requirement_zh=f"差异系数 ≤ {thr}", requirement_en=f"CV at most {thr}",
+                                     status="met" if cv <= thr else "not_met"))
+                card.append(dict(part="resource", item="QS", level=level, name_zh="每所学校资源配置达标",
+                                 value=float(not_compliant), schools_failing=not_compliant, schools_checked=n,
+                                 schools_unknown=0, requirement_zh=QS_REQUIREMENT[0], requirement_en=QS_REQUIREMENT[1],
+                                 status="not_met" if not_compliant else "met"))
+            for req in (r for r in requirements if r["province_code"] == "*" and r["source"] != "schools"):
+                over = next((r for r in requirements if r["province_code"] == prov and r["item"] == req["item"]), req)
+                item = req["item"]
+                if kind in ("met", "qs_only"):
+                    status = "met"
                 else:
-                    thr = float(req["threshold_1"])
-                    value = round(thr * (1.0 + 0.05 * rng.random()) if status == "met" else thr * 0.93, 2)
-                if req["field_2"] and req["source"] == "return":
-                    v2 = float(req["threshold_2"]) * (1.1 if status == "met" else 0.9)
-                    detail = f"{req['field_1']}={value}; {req['field_2']}={v2}"
-                if status == "no_data":
-                    value, detail = None, (f"{req['field_1']}=NULL; {req['field_2']}=NULL" if req["field_2"] else None)
-                _add(buf, "marts.quality_scorecard", [code, year, part, item, None, req["name_zh"], req["name_en"], value,
-                                                      detail, f"{req['requirement_zh']} / {req['requirement_en']}",
-                                                      status, False])
-                total += 1
-                met_count += status == "met"
-                no_data += status == "no_data"
-            verdict = "met" if met_count == total else ("incomplete" if no_data else "not_met")
-            _add(buf, "marts.quality_verdict", [code, year, met_count, total, no_data, verdict])
-            rank_rows.append([code, year, met_count, total, ratio_sum / 14])
-        # trends
-        for (level, method, ind), pts in trend_cv.items():
-            prev = None
-            for i, (year, X, cv, thr) in enumerate(pts):
-                change = None if prev is None else (cv - prev[1]) / (year - prev[0])
-                proj = projected_year([(y, c) for y, _, c, _ in pts[: i + 1]], thr) if thr is not None else None
-                _add(buf, "marts.indicator_trend", [code, level, method, ind, year, X, cv, change, thr, proj])
-                prev = (year, cv)
+                    x = rng.random()
+                    status = "met" if x < 0.55 + 0.07 * t else ("no_data" if x > 0.93 and kind == "uneven" else "not_met")
+                row = dict(part=req["part"], item=item, level=None, name_zh=req["name_zh"],
+                           requirement_zh=over["requirement_zh"], requirement_en=over["requirement_en"], status=status)
+                if req["source"] == "census":  # G03-G05: the schools failing
+                    failing = [] if status != "not_met" else rng.sample(schools, rng.randint(1, 3))
+                    if status == "no_data":
+                        status = row["status"] = "met"
+                    row.update(value=float(len(failing)), schools_failing=len(failing), schools_checked=len(schools),
+                               schools_unknown=0)
+                    for s in failing:
+                        buf.add("marts.school_item_failures", county_code=code, year=year, item=item, level=None,
+                                school_code=s["school_code"], status="not_met", compulsory_students=float(s["students"]),
+                                max_students=2000.0, oversized_classes=1.0, rooms_needed=2.0, warning_flagged=False)
+                else:
+                    row.update(field_1=req["field_1"], field_2=req["field_2"] or None)
+                    if status == "no_data":
+                        row["value"] = None
+                    elif req["op_1"] == "is_true":
+                        row["value"] = 1.0 if status == "met" else 0.0
+                    else:
+                        thr = float(over["threshold_1"])
+                        up = req["op_1"].startswith(">")
+                        row["value"] = round(thr * ((1.04 if up else 0.9) if status == "met" else (0.93 if up else 1.2)), 2)
+                    if req["field_2"]:
+                        thr2 = float(req["threshold_2"])
+                        up2 = req["op_2"].startswith(">")
+                        row["value_2"] = None if status == "no_data" else round(
+                            thr2 * ((1.1 if up2 else 0.5) if status == "met" else 1.0 if up2 else 0.5), 3)
+                card.append(row)
+            for row in card:
+                buf.add("marts.quality_scorecard", county_code=code, year=year,
+                        requirement=f"{row['requirement_zh']} / {row['requirement_en']}",
+                        detail=None, provisional=False, name_en=None, **row)
+            parts = {}
+            for part in ("resource", "government", "quality", "recognition"):
+                st = [r["status"] for r in card if r["part"] == part]
+                parts[part] = "incomplete" if "no_data" in st else ("not_met" if "not_met" in st else "met")
+            verdict = ("met" if all(p == "met" for p in parts.values())
+                       else "incomplete" if "incomplete" in parts.values() else "not_met")
+            items_met = sum(r["status"] == "met" for r in card)
+            buf.add("marts.quality_verdict", county_code=code, year=year, verdict=verdict,
+                    resource_part=parts["resource"], government_part=parts["government"],
+                    quality_part=parts["quality"], recognition_part=parts["recognition"], items_met=items_met,
+                    items_total=len(card), items_not_met=sum(r["status"] == "not_met" for r in card),
+                    items_no_data=sum(r["status"] == "no_data" for r in card),
+                    schools_not_compliant=sum(v[3] for v in level_verdicts.values()), schools_undetermined=0,
+                    verdict_clean=verdict, provisional=False)
+            ratios = [c[1] / c[4] for v in level_verdicts.values() for c in v[1]]
+            rank_rows.append(dict(county_code=code, year=year, province_code=prov, verdict=verdict,
+                                  verdict_order=ref.RANK_VERDICT_ORDER[verdict], items_met=items_met,
+                                  items_total=len(card), mean_cv_ratio=sum(ratios) / len(ratios)))
+        _trends(buf, code, series)
+        buf.add("marts.dim_county", county_code=code, county_name=cname, province_code=prov,
+                province_name=PROVINCES[prov][0], province_name_en=PROVINCES[prov][1], prefecture_code=code[:4],
+                prefecture_name=PREFECTURES[code[:4]][0], prefecture_name_en=PREFECTURES[code[:4]][1],
+                first_year=YEARS[0], last_year=YEARS[-1], years_present=len(YEARS),
+                years=",".join(map(str, YEARS)), census_years=len(YEARS), return_years=len(YEARS), name_count=1,
+                names=f"{cname} {YEARS[0]}–{YEARS[-1]}")
     for year in YEARS:
-        rows = sorted((r for r in rank_rows if r[1] == year), key=lambda r: (-r[2], r[4]))
+        rows = sorted((r for r in rank_rows if r["year"] == year),
+                      key=lambda r: ref.progress_key(r["verdict"], r["items_met"], r["mean_cv_ratio"]))
         in_province: dict[str, int] = {}
         for k, r in enumerate(rows, start=1):
-            in_province[r[0][:2]] = in_province.get(r[0][:2], 0) + 1
-            _add(buf, "marts.county_progress_rank", [*r, k, in_province[r[0][:2]]])
-    _flush(con, buf)
-    # The figures without flagged parts (issue 4): equal to the official ones except one planted slip,
-    # equipment value submitted in yuan instead of 10,000 yuan, in 通道 2022 (primary Q6 and B3).
-    con.execute("ALTER TABLE marts.county_indicator_cv ADD COLUMN cv_clean DOUBLE")
-    con.execute("ALTER TABLE marts.county_indicator_cv ADD COLUMN flagged_schools INTEGER DEFAULT 0")
-    con.execute("UPDATE marts.county_indicator_cv SET cv_clean = cv")
-    con.execute("""UPDATE marts.county_indicator_cv SET cv = 9.1, flagged_schools = 1
-                   WHERE county_code = '431230' AND year = 2022 AND level = 'primary' AND indicator IN ('Q6', 'B3')""")
-    con.execute("""UPDATE marts.indicator_trend SET cv = 9.1
-                   WHERE county_code = '431230' AND year = 2022 AND level = 'primary' AND indicator = 'Q6'""")
-    con.execute("""INSERT INTO marts.county_standard_gap
-        SELECT county_code, year, level, indicator, count(*), sum(gap), any_value(unit)
-        FROM marts.school_standard_gap GROUP BY ALL""")
+            in_province[r["province_code"]] = in_province.get(r["province_code"], 0) + 1
+            buf.add("marts.county_progress_rank", **r, progress_rank=k, province_rank=in_province[r["province_code"]])
+    buf.flush(con)
     con.close()
     return path
 
 
-def _theil(buf, code, year, level, method, ind, parts: list[tuple[str, float, float]]) -> None:
+def _trends(buf: _Buf, code: str, series: dict[tuple, list]) -> None:
+    """indicator_trend rows (spec §5) with the reference's last change, Theil–Sen trend and projection."""
+    for (level, method, ind), pts in series.items():
+        official = [(y, cv) for y, _, cv, _, _, _, _ in pts]
+        clean = [(y, c) for y, _, _, _, c, _, _ in pts]
+        values = [(y, x) for y, x, _, _, _, _, _ in pts]
+        last_cv, last_clean, last_value = (ref.change_per_year(official), ref.change_per_year(clean),
+                                           ref.change_per_year(values))
+        for year, X, cv, Xc, cvc, thr, n_flag in pts:
+            upto = [(y, c) for y, c in clean if y <= year]
+            window = upto[-5:]
+            slope = ref.theil_sen_slope(upto)
+            status, projected = ref.projection(upto, thr, year, cv)
+            buf.add("marts.indicator_trend", county_code=code, level=level, method=method, indicator=ind, year=year,
+                    county_value=X, cv=cv, county_value_clean=Xc, cv_clean=cvc, flagged_schools=n_flag,
+                    value_last_change=last_value.get(year) if X is not None else None,
+                    cv_last_change=last_cv[year], cv_clean_last_change=last_clean[year], cv_threshold=thr,
+                    meets_cv=None if thr is None else cv <= thr, meets_cv_clean=None if thr is None else cvc <= thr,
+                    trend_points=len(window), trend_first_year=window[0][0], trend_slope=slope,
+                    trend_median_year=None if slope is None else ref._median([float(y) for y, _ in window]),
+                    trend_median_cv=None if slope is None else ref._median([c for _, c in window]),
+                    projected_year=projected, projection_status=status)
+
+
+def _theil(buf: _Buf, code, year, level, method, ind, parts: list[tuple[str, float, float]]) -> None:
     """Theil-T with its urban/town/rural decomposition (spec §5) into county_theil(_group)."""
     R = sum(r for _, _, r in parts)
     P = sum(p for _, p, _ in parts)
@@ -293,32 +388,12 @@ def _theil(buf, code, year, level, method, ind, parts: list[tuple[str, float, fl
         between = (Rg / R) * math.log((Rg / R) / (Pg / P)) if Rg > 0 else 0.0
         total_between += between
         total_within += (Rg / R) * Tg
-        _add(buf, "marts.county_theil_group", [code, year, level, method, ind, g, len(gp), Pg, Rg / R, Pg / P,
-                                               Tg, (Rg / R) * Tg, between])
-    _add(buf, "marts.county_theil", [code, year, level, method, ind, len(parts), total_between + total_within,
-                                     total_between, total_within])
-
-
-def _requirements() -> list[dict]:
-    """The national scorecard requirements, as the dbt seed gives them (province '*')."""
-    import csv
-
-    seed = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "scorecard_requirements.csv"
-    with seed.open(encoding="utf-8") as fh:
-        return [r for r in csv.DictReader(fh) if r["province_code"] == "*"]
-
-
-def _add(buf: dict, table: str, row: list) -> None:
-    buf.setdefault(table, []).append(row)
-
-
-def _flush(con, buf: dict) -> None:
-    import pandas as pd
-
-    for table, rows in buf.items():
-        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        df = pd.DataFrame(rows, columns=cols).astype(object)  # noqa: F841 (read by DuckDB)
-        con.execute(f"INSERT INTO {table} SELECT * FROM df")
+        buf.add("marts.county_theil_group", county_code=code, year=year, level=level, method=method, indicator=ind,
+                urban_rural=g, schools=len(gp), students=float(Pg), resource_share=Rg / R, student_share=Pg / P,
+                theil_t_group=Tg, theil_t_group_contribution=(Rg / R) * Tg, between_term=between)
+    buf.add("marts.county_theil", county_code=code, year=year, level=level, method=method, indicator=ind,
+            schools=len(parts), theil_t=total_between + total_within, theil_between=total_between,
+            theil_within=total_within)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def dbt(tmp_path_factory):
                "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
+    run.warehouse = warehouse
     return run
 
 
@@ -44,18 +46,59 @@ def test_parse(dbt):
     _ok(dbt("parse"))
 
 
-def test_unit_tests(dbt):
-    # unit tests read the column types of their inputs: seeds loaded and every model built empty first
+@pytest.fixture(scope="module")
+def built(dbt):
+    """Seeds loaded and every model built empty (unit tests read their inputs' column types from them); the
+    on-run-end hook comments the sources."""
     _ok(dbt("seed"))
     _ok(dbt("run", "--empty"))
-    result = dbt("test", "--select", "test_type:unit")
+    return dbt
+
+
+def test_unit_tests(built):
+    result = built("test", "--select", "test_type:unit")
     _ok(result)
     assert "PASS=" in result.stdout and " ERROR=0" in result.stdout
     # every spec worked example is there
     for name in ("split_nine_year_school_books", "cv_five_primary_schools_books", "composite_is_mean_of_eight_cvs",
                  "school_rule_six_of_seven_85_percent", "indicator_units_scope_and_flags", "guarantee_items_g03_g04_g05",
-                 "trend_change_and_projected_crossing_year", "scorecard_province_overrides_and_two_part_items"):
+                 "trend_theil_sen_last_change_and_projected_crossing_year", "trend_theil_sen_resists_one_unflagged_slip",
+                 "scorecard_province_overrides_and_two_part_items", "scorecard_school_rule_qs_per_level",
+                 "quality_composite_shown_where_the_province_asks", "ranking_verdict_first_then_items_then_mean_cv_ratio",
+                 "school_item_failures_list_the_schools_behind_qs_and_g03_g05",
+                 "flagged_school_impact_names_what_each_flag_changes", "county_name_as_of_each_year"):
         assert name in result.stdout
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LATIN = re.compile(r"[A-Za-z]{2,}")
+
+
+def test_every_warehouse_column_has_a_bilingual_comment(built, tmp_path):
+    """Every table, view and column of the sources (raw.*, marts.submission_flags), the seeds (config.*), staging,
+    intermediate and the marts carries a comment in Chinese and English (persist_docs; macros/comment_sources.sql)."""
+    db = built.warehouse
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cols = con.execute(
+            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE schema_name IN ('raw', 'config', 'staging', 'intermediate', 'marts') AND NOT internal"
+        ).fetchall()
+        rels = con.execute(
+            "SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE schema_name IN "
+            "('raw', 'config', 'staging', 'intermediate', 'marts') UNION ALL SELECT schema_name, view_name, comment "
+            "FROM duckdb_views() WHERE schema_name IN ('raw', 'config', 'staging', 'intermediate', 'marts')"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {s for s, *_ in cols} == {"raw", "config", "staging", "intermediate", "marts"}
+    assert {("raw", "census_schools"), ("raw", "county_returns"), ("marts", "submission_flags"),
+            ("marts", "dim_county"), ("marts", "indicator_trend")} <= {(s, t) for s, t, _ in rels}
+    missing = [f"{s}.{t}.{c}" for s, t, c, comment in cols if not comment]
+    assert missing == []
+    one_language = [f"{s}.{t}.{c}" for s, t, c, comment in cols if not (CJK.search(comment) and LATIN.search(comment))]
+    assert one_language == []
+    assert [f"{s}.{t}" for s, t, comment in rels if not comment] == []
 
 
 def _exact_sum_sql(expr: str) -> str:

@@ -75,14 +75,37 @@ def test_scopes_and_units():
 
 
 def test_trend_helpers():
-    from marts_reference import change_per_year, projected_year
-    pts = [(2017, 0.62), (2019, 0.58), (2020, 0.56), (2021, 0.54), (2022, 0.49)]
+    """The series of dbt_project/models/marts/trends/_unit_tests.yml, with the same expected values."""
+    from marts_reference import change_per_year, projected_year, projection, theil_sen_slope
     assert change_per_year([(2017, 10.0), (2019, 16.0), (2020, 17.0)]) == {2017: None, 2019: 3.0, 2020: 1.0}
-    assert projected_year(pts[:2], 0.5) is None  # fewer than three years with data
-    assert projected_year(pts[:3], 0.5) == 2023
-    assert projected_year(pts[:4], 0.5) == 2023
-    assert projected_year(pts, 0.5) is None  # already within
-    assert projected_year([(2020, 0.5), (2021, 0.52), (2022, 0.54)], 0.45) is None  # not descending
+    clean = [(2017, .75), (2019, .6875), (2020, .625), (2021, .59375), (2022, .5625), (2023, .53125)]
+    official = dict(clean) | {2021: 9.0}  # a flagged slip: the official series only
+    assert change_per_year(list(official.items()))[2021] == 8.375
+    assert change_per_year(clean)[2021] == -0.03125
+    expected = {2017: (None, ("too_few_years", None)), 2019: (None, ("too_few_years", None)),
+                2020: (-0.041666666666666664, ("projected", 2024)), 2021: (-0.04036458333333333, ("projected", 2024)),
+                2022: (-0.03828125, ("projected", 2024)), 2023: (-0.03125, ("projected", 2024))}
+    for year, (slope, proj) in expected.items():
+        upto = [p for p in clean if p[0] <= year]
+        assert theil_sen_slope(upto) == slope, year
+        assert projection(upto, 0.5, year, official[year]) == proj, year
+    rising = [(2020, .5), (2021, .5625), (2022, .625)]
+    assert projection(rising, 0.45, 2022, .625) == ("not_descending", None)
+    assert projection([(2022, .4375)], 0.5, 2022, .4375) == ("met", None)
+    assert projection([(2020, .5625), (2021, .53125), (2022, .46875)], 0.5, 2022, .515625) == ("met_clean", None)
+    assert projection(clean, None, 2023, .53125) == ("no_threshold", None)
+    assert projected_year(clean[:3], 0.5) == 2024
+    # one unflagged slip does not drive the trend (a least-squares slope over these points is +0.215625)
+    slip = [(2018, .625), (2019, .59375), (2020, .5625), (2021, 3.0), (2022, .5)]
+    assert theil_sen_slope(slip) == -0.03125
+    assert projection(slip, 0.45, 2022, .5) == ("projected", 2025)
+
+
+def test_progress_key_orders_verdict_first():
+    from marts_reference import progress_key
+    rows = [("not_met", 40, 0.2), ("met", 41, 0.8), ("incomplete", 15, 0.4), ("not_met", 40, 0.6), ("not_met", 27, 0.1)]
+    assert sorted(rows, key=lambda r: progress_key(*r)) == [
+        ("met", 41, 0.8), ("incomplete", 15, 0.4), ("not_met", 40, 0.2), ("not_met", 40, 0.6), ("not_met", 27, 0.1)]
 
 
 def test_shares_gap_theil():

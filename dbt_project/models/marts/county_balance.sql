@@ -2,6 +2,8 @@
 -- One row per county, year and level: the 2012 composite CV (mean of the eight CVs) and verdict, and the 2017
 -- resource verdict (all seven CVs within threshold and every school part compliant). Each with its "clean"
 -- twin (without warning-flagged parts) and a provisional marker when the flagged parts decide the verdict.
+-- quality_composite_cv: the mean of the seven 2017 CVs that some provinces print as a 综合差异系数 (spec §5), given
+-- only where the province's configuration asks for it (method_constants show_quality_composite); never a test.
 
 with cv as (
     select * from {{ ref('county_indicator_cv') }}
@@ -10,6 +12,10 @@ with cv as (
 
 n_basic as (
     select count(*) as n from {{ ref('indicators') }} where method = 'basic'
+),
+
+n_quality as (
+    select count(*) as n from {{ ref('indicators') }} where method = 'quality'
 ),
 
 basic as (
@@ -31,6 +37,7 @@ quality as (
         max(schools) as quality_schools,
         count(*) filter (where meets_cv) as quality_cvs_met,
         count(*) as quality_indicators,
+        case when count(cv) = (select n from n_quality) then avg(cv order by indicator) end as quality_mean_cv,
         case when bool_or(meets_cv = false) then false when bool_and(meets_cv) then true end as cvs_met,
         case when bool_or(meets_cv_clean = false) then false when bool_and(meets_cv_clean) then true end as cvs_met_clean
     from cv
@@ -62,6 +69,7 @@ joined as (
         b.basic_schools, b.basic_students, b.composite_cv, b.composite_cv_clean, b.any_flagged,
         {{ cfg('thr', 'threshold') }} as composite_threshold,
         q.quality_schools, q.quality_cvs_met, q.quality_indicators, q.cvs_met, q.cvs_met_clean,
+        case when {{ cfg('qc', 'value') }} = 1 then q.quality_mean_cv end as quality_composite_cv,
         s.compliant as schools_compliant, s.not_compliant as schools_not_compliant,
         s.undetermined as schools_undetermined,
         case
@@ -77,6 +85,7 @@ joined as (
     left join quality q using (county_code, year, level)
     left join schools s using (county_code, year, level)
     {{ cfg_join('cv_thresholds', 'thr', 'left(k.county_code, 2)', {'method': "'basic'", 'level': 'k.level', 'measure': "'composite'"}) }}
+    {{ cfg_join('method_constants', 'qc', 'left(k.county_code, 2)', {'constant': "'show_quality_composite'"}) }}
 )
 
 select
@@ -94,6 +103,7 @@ select
          and (composite_cv <= composite_threshold) is distinct from (composite_cv_clean <= composite_threshold) as boolean) as basic_provisional,
     cast(coalesce(quality_cvs_met, 0) as integer) as quality_cvs_met,
     cast(cvs_met as boolean) as quality_cv_met,
+    cast(quality_composite_cv as double) as quality_composite_cv,
     cast(coalesce(quality_schools, 0) as integer) as schools_total,
     cast(coalesce(schools_compliant, 0) as integer) as schools_compliant,
     cast(coalesce(schools_not_compliant, 0) as integer) as schools_not_compliant,

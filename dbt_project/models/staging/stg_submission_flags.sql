@@ -5,5 +5,8 @@ select
     cast(school_code as varchar) as school_code,
     cast(rule_id as varchar) as rule_id,
     cast(severity as varchar) as severity,
-    cast(field as varchar) as field
+    cast(field as varchar) as field,
+    cast(value as double) as value,
+    cast(expected as varchar) as expected,
+    cast(detail as varchar) as detail
 from {{ source('quality', 'submission_flags') }}

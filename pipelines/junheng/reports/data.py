@@ -1,379 +1,251 @@
-"""What the reports read from the warehouse: one function per section, rows as plain dicts.
+"""What the reports read from the warehouse: the marts only, each with the columns named here, rows as plain dicts.
 
-Every mart the reports read is named in ``TABLES`` (one place to keep in step with dbt_project/models/marts).
-Where an optional mart (trend, share, gap, ranking, overall verdict) is absent, the section is derived from
-the core marts of issue 3 with the spec §5 definition, or shown as "no data"; the page says which.
+Every figure a page shows is a mart column (dbt_project/models/marts, the contracts in its YAML): the reports select
+and lay out, they do not compute verdicts, composites, gaps, trends or rankings. ``READS`` names every mart and column
+the reports read; tests/test_report_contract.py fails when one of them is not in the dbt contract, and the test
+fixture (tests/report_fixture.py) builds its tables from the same contract. A warehouse whose marts lack a column
+(built before the marts changed) gives a ReportError that says which, not a guess.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
 
-TABLES = {
-    "cv": "marts.county_indicator_cv",
-    "balance": "marts.county_balance",
-    "school_ind": "marts.school_indicators",
-    "compliance": "marts.school_quality_compliance",
-    "scorecard": "marts.quality_scorecard",
-    "verdict": "marts.quality_verdict",
-    "trend": "marts.indicator_trend",
-    "share": "marts.school_cv_share",
-    "gap_school": "marts.school_standard_gap",
-    "gap_county": "marts.county_standard_gap",
-    "rank": "marts.county_progress_rank",
-    "theil": "marts.county_theil",
-    "theil_group": "marts.county_theil_group",
-    "census": "raw.census_schools",
-    "returns": "raw.county_returns",
-    "thresholds": "config.cv_thresholds",
+# mart -> the columns the reports read from it
+READS: dict[str, tuple[str, ...]] = {
+    "marts.dim_county": (
+        "county_code", "county_name", "province_code", "province_name", "prefecture_code", "prefecture_name",
+    ),
+    "marts.dim_county_year": ("county_code", "year", "county_name"),
+    "marts.dim_school_year": ("school_code", "year", "school_name", "county_code", "school_type", "urban_rural"),
+    "marts.county_indicator_cv": (
+        "county_code", "year", "level", "method", "indicator", "county_value", "cv", "schools", "students",
+        "cv_threshold", "meets_cv", "total_schools", "total_students", "flagged_schools", "county_value_clean",
+        "cv_clean", "provisional",
+    ),
+    "marts.county_balance": (
+        "county_code", "year", "level", "basic_schools", "basic_students", "composite_cv", "composite_threshold",
+        "basic_met", "composite_cv_clean", "basic_provisional", "quality_cv_met", "quality_composite_cv",
+        "schools_total", "schools_compliant", "schools_not_compliant", "schools_undetermined", "quality_resource_met",
+        "quality_provisional",
+    ),
+    "marts.school_indicators": ("school_code", "year", "level", "method", "indicator", "county_code", "value",
+                                "standard", "meets"),
+    "marts.school_quality_compliance": (
+        "school_code", "year", "level", "county_code", "urban_rural", "students", "indicators_met",
+        "lowest_share_missed", "compliant", "warning_flagged",
+    ),
+    "marts.quality_scorecard": (
+        "county_code", "year", "part", "item", "level", "name_zh", "value", "value_2", "field_1", "field_2",
+        "cv_threshold", "county_value", "standard", "schools_failing", "schools_checked", "schools_unknown",
+        "requirement_zh", "status", "provisional",
+    ),
+    "marts.quality_verdict": (
+        "county_code", "year", "verdict", "resource_part", "government_part", "quality_part", "recognition_part",
+        "items_met", "items_total", "items_not_met", "items_no_data", "verdict_clean", "provisional",
+    ),
+    "marts.indicator_trend": (
+        "county_code", "level", "method", "indicator", "year", "cv", "cv_clean", "flagged_schools",
+        "cv_last_change", "cv_clean_last_change", "cv_threshold", "trend_points", "trend_first_year", "trend_slope",
+        "projected_year", "projection_status",
+    ),
+    "marts.school_cv_share": ("county_code", "year", "level", "method", "indicator", "school_code", "value",
+                              "county_value", "share", "share_rank"),
+    "marts.school_standard_gap": ("county_code", "school_code", "year", "level", "indicator", "value", "standard",
+                                  "students", "gap", "unit"),
+    "marts.county_standard_gap": ("county_code", "year", "level", "indicator", "schools_below", "gap", "unit"),
+    "marts.county_progress_rank": (
+        "county_code", "year", "province_code", "verdict", "items_met", "items_total", "mean_cv_ratio",
+        "progress_rank", "province_rank",
+    ),
+    "marts.county_theil": ("county_code", "year", "level", "method", "indicator", "theil_t", "theil_between",
+                           "theil_within"),
+    "marts.county_theil_group": ("county_code", "year", "level", "method", "indicator", "urban_rural",
+                                 "resource_share", "student_share"),
+    "marts.school_item_failures": ("county_code", "year", "item", "level", "school_code", "status",
+                                   "indicators_met", "lowest_share_missed", "warning_flagged"),
+    "marts.flagged_school_impact": (
+        "county_code", "year", "school_code", "level", "method", "indicator", "rule_id", "field",
+        "submitted_value", "expected", "part_value", "cv", "cv_clean", "cv_threshold", "provisional",
+    ),
 }
 
 PART_ORDER = {"resource": 0, "government": 1, "quality": 2, "recognition": 3}
+LEVEL_ORDER = {"primary": 0, "junior": 1, None: 2}
 
 
 class ReportError(Exception):
     """A report cannot be made (no data for the county/year, marts missing): message in Chinese."""
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+def check_marts(con: duckdb.DuckDBPyConnection) -> None:
+    """Every mart and column in READS exists, or a ReportError naming what is missing."""
+    have: dict[str, set[str]] = {}
+    for schema, table, column in con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns WHERE table_schema = 'marts'"
+    ).fetchall():
+        have.setdefault(f"{schema}.{table}", set()).add(column)
+    missing = []
+    for table, cols in READS.items():
+        if table not in have:
+            missing.append(table)
+        else:
+            missing += [f"{table}.{c}" for c in cols if c not in have[table]]
+    if missing:
+        raise ReportError(
+            "数据仓库中缺少报告所需的数据表或列（请用当前版本重新运行 junheng run；表结构有变化时需 --full-refresh）/ "
+            "the warehouse lacks marts or columns the reports read (rebuild it with this version): "
+            + ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
+        )
 
 
-def columns(con: duckdb.DuckDBPyConnection, key: str) -> set[str]:
-    schema, name = TABLES[key].split(".")
-    return {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()
-    }
+def select(con: duckdb.DuckDBPyConnection, table: str, where: str = "true", params: Sequence[Any] = (),
+           order: str | None = None) -> list[dict[str, Any]]:
+    """The READS columns of ``table`` for the rows matching ``where``."""
+    cols = READS[table]
+    sql = f"SELECT {', '.join(cols)} FROM {table} WHERE {where}" + (f" ORDER BY {order}" if order else "")
+    return [dict(zip(cols, r)) for r in con.execute(sql, list(params)).fetchall()]
 
 
-def has(con: duckdb.DuckDBPyConnection, key: str, *needed: str) -> bool:
-    cols = columns(con, key)
-    return bool(cols) and all(c in cols for c in needed)
-
-
-def pick(row: dict[str, Any], *names: str) -> Any:
-    for n in names:
-        if n in row and row[n] is not None:
-            return row[n]
-    return None
-
-
-def verdict(v: Any) -> str:
-    """Normalise a verdict (bool or text) to met / not_met / incomplete / no_data."""
-    if v is None:
-        return "no_data"
-    if isinstance(v, bool):
-        return "met" if v else "not_met"
-    s = str(v).strip().lower()
-    if s in ("met", "pass", "passed", "true", "yes", "达标"):
-        return "met"
-    if s in ("not_met", "fail", "failed", "false", "no", "未达标"):
-        return "not_met"
-    if s in ("incomplete", "no_data"):
-        return s
-    return s
+def years(con: duckdb.DuckDBPyConnection) -> list[int]:
+    return [r[0] for r in con.execute("SELECT DISTINCT year FROM marts.county_indicator_cv ORDER BY year").fetchall()]
 
 
 # ------------------------------------------------------------------ names
 
 
-def county_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for key in ("returns", "census"):
-        if has(con, key, "county_code", "county_name"):
-            for r in con.execute(
-                f"SELECT county_code, arg_max(county_name, year) FROM {TABLES[key]} "
-                "WHERE county_name IS NOT NULL GROUP BY county_code"
-            ).fetchall():
-                names.setdefault(r[0], r[1])
-    return names
+def counties(con) -> dict[str, dict]:
+    return {r["county_code"]: r for r in select(con, "marts.dim_county")}
 
 
-def school_names(con: duckdb.DuckDBPyConnection, county_code: str, year: int) -> dict[str, str]:
-    if not has(con, "census", "school_code", "school_name", "county_code"):
-        return {}
-    return dict(
-        con.execute(
-            f"SELECT school_code, arg_max(school_name, year) FROM {TABLES['census']} "
-            "WHERE county_code = ? AND year <= ? GROUP BY school_code",
-            [county_code, year],
-        ).fetchall()
-    )
+def county_name(con, county_code: str, year: int) -> str | None:
+    """The county's name as of ``year`` (dim_county_year), else its current one (dim_county)."""
+    got = select(con, "marts.dim_county_year", "county_code = ? AND year = ?", [county_code, year])
+    if got and got[0]["county_name"]:
+        return got[0]["county_name"]
+    c = counties(con).get(county_code)
+    return c["county_name"] if c else None
 
 
-def school_attrs(con: duckdb.DuckDBPyConnection, county_code: str, year: int) -> dict[str, dict]:
-    if not has(con, "census", "school_code", "school_type", "urban_rural"):
-        return {}
-    return {
-        r["school_code"]: r
-        for r in rows(
-            con,
-            f"SELECT school_code, school_type, urban_rural FROM {TABLES['census']} WHERE county_code = ? AND year = ?",
-            [county_code, year],
-        )
-    }
+def schools(con, county_code: str, year: int) -> dict[str, dict]:
+    """The county's schools of ``year`` by code (name, type, urban/rural as the census gives them that year)."""
+    return {r["school_code"]: r for r in select(con, "marts.dim_school_year", "county_code = ? AND year = ?",
+                                                  [county_code, year])}
 
 
-def years(con: duckdb.DuckDBPyConnection) -> list[int]:
-    return [r[0] for r in con.execute(f"SELECT DISTINCT year FROM {TABLES['cv']} ORDER BY year").fetchall()]
+def school_names(con, county_code: str, up_to_year: int) -> dict[str, str]:
+    """Each school's name as of its latest year up to ``up_to_year`` (for lists that span years)."""
+    out: dict[str, str] = {}
+    for r in select(con, "marts.dim_school_year", "county_code = ? AND year <= ?", [county_code, up_to_year],
+                    order="year"):
+        if r["school_name"]:
+            out[r["school_code"]] = r["school_name"]
+    return out
 
 
-# ------------------------------------------------------------------ sections
+# ------------------------------------------------------------------ sections (county and year)
+
+
+def _cy(con, table: str, county_code: str, year: int, extra: str = "", order: str | None = None) -> list[dict]:
+    return select(con, table, "county_code = ? AND year = ?" + (f" AND {extra}" if extra else ""),
+                  [county_code, year], order)
 
 
 def indicator_cv(con, county_code: str, year: int) -> list[dict]:
-    return rows(con, f"SELECT * FROM {TABLES['cv']} WHERE county_code = ? AND year = ?", [county_code, year])
+    return _cy(con, "marts.county_indicator_cv", county_code, year)
 
 
 def balance(con, county_code: str, year: int) -> dict[str, dict]:
-    if not has(con, "balance", "county_code", "year", "level"):
-        return {}
-    return {
-        r["level"]: r
-        for r in rows(con, f"SELECT * FROM {TABLES['balance']} WHERE county_code = ? AND year = ?", [county_code, year])
-    }
-
-
-def composite_thresholds(con, county_code: str) -> dict[str, float]:
-    """Basic-method composite thresholds from the seed (province override first), if the seed is there."""
-    if not has(con, "thresholds", "province_code", "method", "level", "measure", "threshold"):
-        return {}
-    out: dict[str, float] = {}
-    for r in rows(
-        con,
-        f"""SELECT level, threshold FROM {TABLES['thresholds']}
-            WHERE method = 'basic' AND measure = 'composite' AND province_code IN (?, '*')
-            ORDER BY province_code = '*'""",
-        [county_code[:2]],
-    ):
-        out.setdefault(r["level"], r["threshold"])
-    return out
+    return {r["level"]: r for r in _cy(con, "marts.county_balance", county_code, year)}
 
 
 def standards(con, county_code: str, year: int) -> dict[tuple[str, str], float]:
-    if not has(con, "school_ind", "standard"):
-        return {}
-    county_filter, params = _school_county_filter(con, "school_ind", county_code)
-    return {
-        (r["level"], r["indicator"]): r["standard"]
-        for r in rows(
-            con,
-            f"""SELECT level, indicator, any_value(standard) AS standard FROM {TABLES['school_ind']} s
-                WHERE method = 'quality' AND year = ? AND {county_filter} GROUP BY ALL""",
-            [year, *params],
-        )
-    }
-
-
-def _school_county_filter(con, key: str, county_code: str) -> tuple[str, list]:
-    if "county_code" in columns(con, key):
-        return "s.county_code = ?", [county_code]
-    return (
-        f"s.school_code IN (SELECT school_code FROM {TABLES['census']} WHERE county_code = ?)",
-        [county_code],
-    )
+    return {(r["level"], r["item"]): r["standard"]
+            for r in _cy(con, "marts.quality_scorecard", county_code, year, "part = 'resource' AND item <> 'QS'")}
 
 
 def compliance(con, county_code: str, year: int) -> list[dict]:
-    if not has(con, "compliance", "school_code", "compliant"):
-        return []
-    county_filter, params = _school_county_filter(con, "compliance", county_code)
-    return rows(
-        con,
-        f"SELECT * FROM {TABLES['compliance']} s WHERE year = ? AND {county_filter} ORDER BY level, school_code",
-        [year, *params],
-    )
+    return _cy(con, "marts.school_quality_compliance", county_code, year, order="level DESC, school_code")
 
 
 def school_quality_values(con, county_code: str, year: int) -> list[dict]:
-    county_filter, params = _school_county_filter(con, "school_ind", county_code)
-    return rows(
-        con,
-        f"""SELECT * FROM {TABLES['school_ind']} s
-            WHERE method = 'quality' AND year = ? AND {county_filter}""",
-        [year, *params],
-    )
+    return _cy(con, "marts.school_indicators", county_code, year, "method = 'quality'")
 
 
 def scorecard(con, county_code: str, year: int) -> list[dict]:
-    if not has(con, "scorecard", "item", "status"):
-        return []
-    out = rows(con, f"SELECT * FROM {TABLES['scorecard']} WHERE county_code = ? AND year = ?", [county_code, year])
-    level_order = {"primary": 0, "junior": 1, None: 2}
-    out.sort(key=lambda r: (PART_ORDER.get(r.get("part"), 9), r["item"], level_order.get(r.get("level"), 3)))
+    out = _cy(con, "marts.quality_scorecard", county_code, year)
+    out.sort(key=lambda r: (PART_ORDER.get(r["part"], 9), _item_order(r["item"]), LEVEL_ORDER.get(r["level"], 3)))
     return out
 
 
-def overall_verdict(con, county_code: str, year: int, card: list[dict]) -> tuple[str, bool]:
-    """(verdict, from_mart). Without the verdict mart: not_met if an item fails, else incomplete if one has
-    no data, else met."""
-    if has(con, "verdict", "county_code", "year"):
-        r = rows(con, f"SELECT * FROM {TABLES['verdict']} WHERE county_code = ? AND year = ?", [county_code, year])
-        if r:
-            return verdict(pick(r[0], "verdict", "overall_verdict", "status")), True
-    if not card:
-        return "no_data", False
-    statuses = {verdict(r["status"]) for r in card}
-    if "not_met" in statuses:
-        return "not_met", False
-    if "no_data" in statuses:
-        return "incomplete", False
-    return "met", False
+def _item_order(item: str) -> tuple:
+    # Q1..Q7 then QS; G01.. by number
+    return (item[0], 99 if item == "QS" else int(item[1:]) if item[1:].isdigit() else 98)
 
 
-def trend(con, county_code: str, year: int) -> tuple[list[dict], bool]:
-    """Rows (level, method, indicator, year, county_value, cv, cv_change_per_year, cv_threshold,
-    projected_year) up to ``year``; from the trend mart, else the CVs by year (no change or projection)."""
-    if has(con, "trend", "county_code", "year", "indicator", "cv"):
-        return (
-            rows(
-                con,
-                f"SELECT * FROM {TABLES['trend']} WHERE county_code = ? AND year <= ? ORDER BY year",
-                [county_code, year],
-            ),
-            True,
-        )
-    out = rows(
-        con,
-        f"""SELECT level, method, indicator, year, county_value, cv, cv_threshold
-            FROM {TABLES['cv']} WHERE county_code = ? AND year <= ? ORDER BY year""",
-        [county_code, year],
-    )
-    thr = composite_thresholds(con, county_code)
-    for lvl_year, lst in _group(out, ("level", "year"), method="basic").items():
-        cvs = [r["cv"] for r in lst if r["cv"] is not None]
-        if len(cvs) == 8:
-            out.append({"level": lvl_year[0], "method": "basic", "indicator": "composite", "year": lvl_year[1],
-                        "county_value": None, "cv": sum(cvs) / 8, "cv_threshold": thr.get(lvl_year[0])})
-    out.sort(key=lambda r: r["year"])
-    return out, False
+def verdict(con, county_code: str, year: int) -> dict | None:
+    got = _cy(con, "marts.quality_verdict", county_code, year)
+    return got[0] if got else None
 
 
-def _group(items: list[dict], keys: tuple[str, ...], **where: Any) -> dict[tuple, list[dict]]:
-    g: dict[tuple, list[dict]] = {}
-    for r in items:
-        if all(r.get(k) == v for k, v in where.items()):
-            g.setdefault(tuple(r[k] for k in keys), []).append(r)
-    return g
+def trend(con, county_code: str, year: int) -> list[dict]:
+    return select(con, "marts.indicator_trend", "county_code = ? AND year <= ?", [county_code, year], order="year")
 
 
-def shares(con, county_code: str, year: int) -> list[dict] | None:
-    if not has(con, "share", "school_code", "share"):
-        return None
-    county_filter, params = _school_county_filter(con, "share", county_code)
-    return rows(
-        con,
-        f"""SELECT * FROM {TABLES['share']} s WHERE year = ? AND method = 'quality' AND {county_filter}
-            ORDER BY level, indicator, share DESC NULLS LAST""",
-        [year, *params],
-    )
+def shares(con, county_code: str, year: int) -> list[dict]:
+    return _cy(con, "marts.school_cv_share", county_code, year, "method = 'quality'",
+               order="level DESC, indicator, share_rank")
 
 
-def gaps(con, county_code: str, year: int, school_values: list[dict]) -> tuple[list[dict], list[dict], bool]:
-    """(county totals, per-school gaps, from_mart). Gap = (standard - value) x students (/100 per hundred)."""
-    if has(con, "gap_school", "school_code", "gap") and has(con, "gap_county", "county_code", "gap"):
-        county_filter, params = _school_county_filter(con, "gap_school", county_code)
-        per_school = rows(
-            con,
-            f"SELECT * FROM {TABLES['gap_school']} s WHERE year = ? AND {county_filter} AND gap > 0",
-            [year, *params],
-        )
-        totals = rows(
-            con, f"SELECT * FROM {TABLES['gap_county']} WHERE county_code = ? AND year = ?", [county_code, year]
-        )
-        return totals, per_school, True
-    per_school = []
-    for r in school_values:
-        if r.get("meets") is False and r.get("standard") is not None and r.get("value") is not None \
-                and r.get("students"):
-            per_hundred = r["indicator"] in ("Q1", "Q2", "Q3", "Q7")
-            gap = (r["standard"] - r["value"]) * r["students"] / (100 if per_hundred else 1)
-            per_school.append({**r, "gap": gap})
-    totals_g = _group(per_school, ("level", "indicator"))
-    totals = [{"level": k[0], "indicator": k[1], "schools_below": len(v), "gap": sum(x["gap"] for x in v)}
-              for k, v in totals_g.items()]
-    return totals, per_school, False
+def gaps(con, county_code: str, year: int) -> tuple[list[dict], list[dict]]:
+    """(county totals, per-school gaps)."""
+    return (_cy(con, "marts.county_standard_gap", county_code, year),
+            _cy(con, "marts.school_standard_gap", county_code, year, "gap > 0",
+                order="level DESC, indicator, gap DESC, school_code"))
 
 
-def ranking(con, year: int, province: str | None) -> tuple[list[dict], bool]:
-    """Counties of a year ranked by progress (spec §5): items met desc, mean CV/threshold asc."""
-    prov = f"AND left(county_code, 2) = '{province}'" if province else ""
-    if has(con, "rank", "county_code", "year"):
-        got = rows(con, f"SELECT * FROM {TABLES['rank']} WHERE year = ? {prov}", [year])
-        if got:
-            return got, True
-    got = rows(
-        con,
-        f"""WITH items AS (
-                SELECT county_code, count(*) FILTER (WHERE status = 'met') AS items_met, count(*) AS items_total
-                FROM {TABLES['scorecard']} WHERE year = ? {prov} GROUP BY county_code),
-            ratio AS (
-                SELECT county_code, avg(cv / cv_threshold) AS mean_cv_ratio
-                FROM {TABLES['cv']} WHERE year = ? AND method = 'quality' AND cv_threshold > 0 {prov}
-                GROUP BY county_code)
-            SELECT county_code, year, coalesce(items_met, 0) AS items_met, items_total, mean_cv_ratio
-            FROM (SELECT DISTINCT county_code, year FROM {TABLES['cv']} WHERE year = ? {prov})
-            LEFT JOIN items USING (county_code) LEFT JOIN ratio USING (county_code)""",
-        [year, year, year],
-    ) if has(con, "scorecard", "status") else []
-    got.sort(key=lambda r: (-(r["items_met"] or 0), r["mean_cv_ratio"] if r["mean_cv_ratio"] is not None else 9e9))
-    for k, r in enumerate(got, start=1):
-        r["progress_rank"] = k
-    return got, False
+def theil(con, county_code: str, year: int) -> tuple[list[dict], list[dict]]:
+    return (_cy(con, "marts.county_theil", county_code, year, "method = 'quality'"),
+            _cy(con, "marts.county_theil_group", county_code, year, "method = 'quality'"))
 
 
-def theil(con, county_code: str, year: int) -> tuple[list[dict], list[dict]] | None:
-    """(Theil-T per level and 2017 indicator, its urban/town/rural group rows), or None without the marts."""
-    if not (has(con, "theil", "theil_t") and has(con, "theil_group", "urban_rural")):
-        return None
-    where = "county_code = ? AND year = ? AND method = 'quality'"
-    return (
-        rows(con, f"SELECT * FROM {TABLES['theil']} WHERE {where}", [county_code, year]),
-        rows(con, f"SELECT * FROM {TABLES['theil_group']} WHERE {where}", [county_code, year]),
-    )
+def item_failures(con, county_code: str, year: int) -> list[dict]:
+    return _cy(con, "marts.school_item_failures", county_code, year, order="item, level DESC, school_code")
 
 
-def clean_cv_series(con, county_code: str, year: int) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
-    """CV by year without the school parts whose inputs carry a warning flag (issue 4), for the series where
-    that differs from the official CV in some year: {(level, method, indicator): [(year, cv_clean)]}."""
-    out: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    if has(con, "cv", "cv_clean"):
-        for r in rows(con, f"""SELECT level, method, indicator, year, cv, cv_clean FROM {TABLES['cv']}
-                                WHERE county_code = ? AND year <= ? ORDER BY year""", [county_code, year]):
-            out.setdefault((r["level"], r["method"], r["indicator"]), []).append((r["year"], r["cv"], r["cv_clean"]))
-    if has(con, "balance", "composite_cv_clean"):
-        for r in rows(con, f"""SELECT level, year, composite_cv AS cv, composite_cv_clean AS cv_clean
-                                FROM {TABLES['balance']} WHERE county_code = ? AND year <= ? ORDER BY year""",
-                      [county_code, year]):
-            out.setdefault((r["level"], "basic", "composite"), []).append((r["year"], r["cv"], r["cv_clean"]))
-    return {
-        k: [(y, c) for y, _, c in v]
-        for k, v in out.items()
-        if any(c is not None and (o is None or abs(o - c) > 1e-9) for _, o, c in v)
-    }
+def flagged_impact(con, county_code: str, up_to_year: int) -> list[dict]:
+    """Every flag that changes a figure, in the years up to ``up_to_year`` (the trend charts span them)."""
+    return select(con, "marts.flagged_school_impact", "county_code = ? AND year <= ?", [county_code, up_to_year],
+                  order="year DESC, school_code, rule_id, field, level DESC, method DESC, indicator")
 
 
-def overall_verdicts(con, year: int, province: str | None) -> dict[str, str]:
-    """Overall 2017 verdict of every county of a year in one query (the verdict mart, else derived from the
-    scorecard as overall_verdict does)."""
-    prov = f"AND left(county_code, 2) = '{province}'" if province else ""
-    if has(con, "verdict", "county_code", "year", "verdict"):
-        got = dict(con.execute(
-            f"SELECT county_code, verdict FROM {TABLES['verdict']} WHERE year = ? {prov}", [year]).fetchall())
-        if got:
-            return {k: verdict(v) for k, v in got.items()}
-    if not has(con, "scorecard", "status"):
-        return {}
-    return dict(con.execute(
-        f"""SELECT county_code,
-                   CASE WHEN bool_or(status = 'not_met') THEN 'not_met'
-                        WHEN bool_or(status = 'no_data') THEN 'incomplete' ELSE 'met' END
-            FROM {TABLES['scorecard']} WHERE year = ? {prov} GROUP BY county_code""", [year]).fetchall())
+# ------------------------------------------------------------------ province
+
+
+def ranking(con, year: int, province: str | None) -> list[dict]:
+    where, params = "year = ?", [year]
+    if province:
+        where, params = where + " AND province_code = ?", [year, province]
+    return select(con, "marts.county_progress_rank", where, params, order="progress_rank, county_code")
+
+
+def balances(con, year: int) -> dict[tuple[str, str], dict]:
+    return {(r["county_code"], r["level"]): r for r in select(con, "marts.county_balance", "year = ?", [year])}
+
+
+def shortfalls(con, year: int) -> list[dict]:
+    """Scorecard items not met or without data, every county of the year."""
+    out = select(con, "marts.quality_scorecard", "year = ? AND status <> 'met'", [year])
+    out.sort(key=lambda r: (r["county_code"], PART_ORDER.get(r["part"], 9), _item_order(r["item"]),
+                            LEVEL_ORDER.get(r["level"], 3)))
+    return out
+
+
+def failures(con, year: int) -> list[dict]:
+    return select(con, "marts.school_item_failures", "year = ?", [year], order="county_code, item, school_code")
+
+
+def all_school_names(con, year: int) -> dict[str, str]:
+    return {r["school_code"]: r["school_name"] for r in select(con, "marts.dim_school_year", "year = ?", [year])}

@@ -1,9 +1,21 @@
-"""Chinese labels and number formats of the reports (English identifiers stay in code only)."""
+"""Chinese labels and number formats of the reports (English identifiers stay in code only).
+
+Labels only: names, units, number formats. Every figure comes from a mart (reports/data.py). The indicator names
+here are checked against dbt_project/seeds/indicators.csv by tests/test_report_contract.py.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from junheng.lib.schema import CENSUS_COLUMNS, RETURN_COLUMNS
 
 LEVELS = {"primary": "小学", "junior": "初中"}
 METHODS = {"basic": "基本均衡（2012年办法）", "quality": "优质均衡（2017年办法）"}
@@ -44,34 +56,6 @@ PARTS = {
     "recognition": "四、社会认可度",
 }
 
-ITEMS = {
-    "G01": "学校规划布局合理",
-    "G02": "城乡学校建设、编制、生均公用经费、装备配置“四统一”",
-    "G03": "每12个班级配备音乐、美术专用教室各1间以上且面积达标",
-    "G04": "学校规模不超标（小学、初中≤2000人，一贯制≤2500人）",
-    "G05": "班额不超标（小学≤45人，初中≤50人）",
-    "G06": "不足100名学生的村小、教学点按100名学生核定公用经费",
-    "G07": "特殊教育学校生均公用经费不低于6000元",
-    "G08": "教师平均工资收入不低于当地公务员平均工资收入",
-    "G09": "教师5年360学时培训完成率100%",
-    "G10": "县级教育行政部门统筹分配教职工编制和岗位",
-    "G11": "教师交流轮岗比例≥10%，其中骨干教师≥20%",
-    "G12": "专任教师持有教师资格证上岗率100%",
-    "G13": "就近划片入学比例：小学100%，初中≥95%",
-    "G14": "优质高中招生名额分配比例≥50%并向农村初中倾斜",
-    "G15": "留守儿童关爱体系健全；随迁子女在公办学校和政府购买学位就读比例≥85%",
-    "E01": "初中三年巩固率≥95%",
-    "E02": "残疾儿童少年入学率≥95%",
-    "E03": "所有学校制定章程，实现学校管理与教学信息化",
-    "E04": "教师培训经费占学校年度公用经费预算总额≥5%",
-    "E05": "教师能熟练运用信息化手段组织教学，设施设备利用率达到较高水平",
-    "E06": "德育工作、校园文化建设水平达到良好以上",
-    "E07": "课程开齐开足，教学秩序规范",
-    "E08": "无过重课业负担",
-    "E09": "国家义务教育质量监测学业水平达到Ⅲ级以上，校际差异率低于0.15",
-    "S01": "社会认可度达到85%以上",
-}
-
 STATUS = {"met": "达标", "not_met": "未达标", "no_data": "无数据"}
 STATUS_CLASS = {"met": "ok", "not_met": "bad", "no_data": "na"}
 OVERALL = {
@@ -86,13 +70,14 @@ SCHOOL_TYPES = {
     "complete_secondary": "完全中学", "twelve_year": "十二年一贯制学校", "special": "特殊教育学校",
 }
 
-PROVINCES = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区", "21": "辽宁省",
-    "22": "吉林省", "23": "黑龙江省", "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省",
-    "35": "福建省", "36": "江西省", "37": "山东省", "41": "河南省", "42": "湖北省", "43": "湖南省",
-    "44": "广东省", "45": "广西壮族自治区", "46": "海南省", "50": "重庆市", "51": "四川省", "52": "贵州省",
-    "53": "云南省", "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
-    "65": "新疆维吾尔自治区",
+# What indicator_trend.projection_status means on a page
+PROJECTION = {
+    "met": "已达标",
+    "met_clean": "剔除待核实数据后已达标",
+    "too_few_years": "不足三年，不作预测",
+    "not_descending": "按现趋势无法达标",
+    "projected": "预计{year}年达标",
+    "no_threshold": "—",
 }
 
 DASH = "—"
@@ -150,5 +135,30 @@ def unit_zh(unit: Any, indicator: str | None = None) -> str:
     return str(unit) if unit is not None else ""
 
 
-def province_name(code: str) -> str:
-    return PROVINCES.get(str(code)[:2], f"{str(code)[:2]}省")
+FIELDS_ZH = {c.name: re.sub(r"（.*?）$", "", c.zh) for c in (*CENSUS_COLUMNS, *RETURN_COLUMNS)}
+FIELD_UNITS = {c.name: m.group(1) for c in CENSUS_COLUMNS if (m := re.search(r"（(.*?)）$", c.zh))}
+RULES_FILE = Path(__file__).resolve().parents[3] / "expectations" / "rules.yml"
+
+
+@lru_cache(maxsize=4)
+def _rules(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+    except OSError:
+        return {}
+    return {r["id"]: r.get("description", {}).get("zh", {}).get("what", r["id"]) for r in doc.get("rules", [])}
+
+
+def rule_zh(rule_id: str) -> str:
+    """What a plausibility rule checks, in Chinese (expectations/rules.yml; JUNHENG_RULES overrides the file)."""
+    return _rules(os.environ.get("JUNHENG_RULES", str(RULES_FILE))).get(rule_id, rule_id)
+
+
+def field_zh(field: str | None) -> str:
+    return FIELDS_ZH.get(field or "", field or "")
+
+
+def projection_zh(status: str | None, year: Any = None) -> str:
+    text = PROJECTION.get(status or "", DASH)
+    return text.format(year=year) if "{year}" in text else text

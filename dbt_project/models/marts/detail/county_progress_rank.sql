@@ -1,15 +1,14 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
--- Ranking counties by progress (spec §5) per year: first by the number of 2017 scorecard items met (all four
--- parts; Q1-Q7 count once per level), then by the mean over the seven resource indicators and both levels of
--- CV / threshold (lower is better). Ranked among all counties of the year and within the province.
+-- Ranking counties by progress (spec §5) per year: first by the overall 2017 verdict (met, then incomplete, then
+-- not met), then by the number of 2017 items met (all 41: Q1-Q7 and QS per level, G01-G15, E01-E09, S01), then by
+-- the mean over the seven resource indicators and both levels of CV / threshold (lower is better). Ranked among
+-- all counties of the year and within the province. The verdict and the item counts are quality_verdict's.
 
-with items as (
-    select county_code, year,
-           count(*) filter (where status = 'met') as items_met,
-           count(*) as items_total
-    from {{ ref('quality_scorecard') }}
+with verdicts as (
+    select county_code, year, verdict, items_met, items_total,
+           case verdict when 'met' then 1 when 'incomplete' then 2 else 3 end as verdict_order
+    from {{ ref('quality_verdict') }}
     where {{ year_filter() }}
-    group by county_code, year
 ),
 
 ratios as (
@@ -21,13 +20,17 @@ ratios as (
 )
 
 select
-    cast(i.county_code as varchar) as county_code,
-    cast(i.year as integer) as year,
-    cast(i.items_met as integer) as items_met,
-    cast(i.items_total as integer) as items_total,
+    cast(v.county_code as varchar) as county_code,
+    cast(v.year as integer) as year,
+    cast(left(v.county_code, 2) as varchar) as province_code,
+    cast(v.verdict as varchar) as verdict,
+    cast(v.verdict_order as integer) as verdict_order,
+    cast(v.items_met as integer) as items_met,
+    cast(v.items_total as integer) as items_total,
     cast(r.mean_cv_ratio as double) as mean_cv_ratio,
-    cast(rank() over (partition by i.year order by i.items_met desc, r.mean_cv_ratio asc nulls last) as integer) as progress_rank,
-    cast(rank() over (partition by i.year, left(i.county_code, 2)
-                      order by i.items_met desc, r.mean_cv_ratio asc nulls last) as integer) as province_rank
-from items i
+    cast(rank() over (partition by v.year
+                      order by v.verdict_order, v.items_met desc, r.mean_cv_ratio asc nulls last) as integer) as progress_rank,
+    cast(rank() over (partition by v.year, left(v.county_code, 2)
+                      order by v.verdict_order, v.items_met desc, r.mean_cv_ratio asc nulls last) as integer) as province_rank
+from verdicts v
 left join ratios r using (county_code, year)
