@@ -64,7 +64,7 @@ def test_csv_escapes_text_keeps_numbers(warehouse, tmp_path):
     assert ["空值学校", "", "", ""] in got
 
 
-def test_xlsx_escapes_text_keeps_numbers(warehouse, tmp_path):
+def test_xlsx_keeps_text_as_typed_strings_and_numbers_as_numbers(warehouse, tmp_path):
     cols, rows = run_query(warehouse, "SELECT * FROM marts.t", echo=False)
     out = export_xlsx(tmp_path / "o.xlsx", cols, rows)
     ws = openpyxl.load_workbook(out).active
@@ -80,15 +80,16 @@ def test_xlsx_escapes_text_keeps_numbers(warehouse, tmp_path):
             # xlsxwriter stores a carriage return as the OOXML escape _x000D_, which Excel decodes
             # and openpyxl does not.
             text = note.value.replace("_x000D_", "\r")
-            assert text.startswith("'") and text[1:] in DANGEROUS_TEXTS
-            seen.add(text[1:])
+            assert text in DANGEROUS_TEXTS  # exactly as stored: a string cell needs no apostrophe
+            seen.add(text)
             assert value.data_type == "n" and isinstance(value.value, (int, float)) and value.value < 0
             assert n.data_type == "n" and isinstance(n.value, int) and n.value < 0
         else:
             assert value.value == pytest.approx(2909.14)
     assert seen == set(DANGEROUS_TEXTS)
-    # No cell anywhere is a formula.
+    # No cell anywhere is a formula; the header row filters.
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+    assert ws.auto_filter.ref == f"A1:D{ws.max_row}" and ws.freeze_panes == "A2"
 
 
 def test_read_only_enforced(warehouse):

@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         report = run(data_dir, Path(args.warehouse), args.year or None, wait=not args.no_wait,
-                     progress=lambda line: print(line, flush=True))
+                     progress=lambda line: print(line, flush=True), full_refresh=args.full_refresh)
     except KeyboardInterrupt:  # Ctrl-C outside a step (a step's interrupt fails the run and returns normally)
         print("已中断，未发布任何内容 / interrupted: nothing was published", file=sys.stderr)
         return 130
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="census/<year>/ 与 county_returns/<year>/ 所在目录")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="发布的 DuckDB 文件 / the published DuckDB file")
     p.add_argument("--year", type=_year, action="append", help="要入库的年度，可重复；默认全部 / year to load (repeatable)")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="重建所有年度的指标表（升级后表结构变化时）/ rebuild the per-year marts of every year (after an "
+                        "upgrade changed their columns)")
     p.add_argument("--no-wait", action="store_true",
                    help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
     p.set_defaults(func=cmd_run)

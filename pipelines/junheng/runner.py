@@ -59,7 +59,7 @@ def _problem(year: int, message: str) -> dict:
 
 
 def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: bool = True,
-        progress=print) -> RunReport:
+        progress=print, full_refresh: bool = False) -> RunReport:
     data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
     requested = sorted(set(years)) if years else available_years(data_dir)
     report = RunReport(run_id="", started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), data_dir=str(data_dir),
@@ -100,7 +100,7 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
             raise_on_error=False,
             tags={**request.tags, "junheng/launched_by": by, "junheng/log": str(log_path)},
             run_config={
-                **request.run_config,
+                "ops": {**request.run_config["ops"], "dbt_per_year": {"config": {"full_refresh": full_refresh}}},
                 "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
                                                        "wait": wait}}},
                 # The console shows the summary (cli.py) and a wait; the run's events are in the instance (UI).

@@ -66,6 +66,17 @@ RAW_DDL = [
         loaded_at TIMESTAMP NOT NULL,
         load_run_id VARCHAR NOT NULL
     )""",
+    "COMMENT ON TABLE meta.source_files IS '入库文件：每年每个已入库文件一行 / one row per loaded file and year'",
+    *(f"COMMENT ON COLUMN meta.source_files.{c} IS '{t}'" for c, t in (
+        ("year", "统计年度 statistical year"),
+        ("dataset", "数据集 census or county_returns"),
+        ("source_file", "来源文件 path relative to the data directory"),
+        ("source_sha256", "来源文件校验值 SHA-256 of the file"),
+        ("rows", "行数 rows loaded"),
+        ("missing_columns", "未报送的列 JSON list of contract columns absent (not reported)"),
+        ("extra_columns", "额外的列 JSON list of columns the contract does not name"),
+        ("loaded_at", "入库时间 load time (UTC)"),
+        ("load_run_id", "入库运行编号 Dagster run id of the load"))),
     # Written per year by the quality asset (defs/quality); created here so dbt's source exists from the start.
     "CREATE SCHEMA IF NOT EXISTS marts",
     """CREATE TABLE IF NOT EXISTS marts.submission_flags (
@@ -288,6 +299,11 @@ def publish(published: Path, run_id: str) -> Path | None:
     with connect(work) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS meta.publication (run_id VARCHAR, docs_dir VARCHAR, "
                      "published_at TIMESTAMP)")
+        conn.execute("COMMENT ON TABLE meta.publication IS '本次发布 / the load this file was published by'")
+        for column, text in (("run_id", "发布运行编号 Dagster run id of the published load"),
+                             ("docs_dir", "数据质量文档目录 Data Docs folder of that load (docs/.gx-<run>)"),
+                             ("published_at", "发布时间 publication time")):
+            conn.execute(f"COMMENT ON COLUMN meta.publication.{column} IS '{text}'")
         conn.execute("DELETE FROM meta.publication")
         conn.execute("INSERT INTO meta.publication VALUES (?, ?, now()::TIMESTAMP)", [run_id, docs.name])
         conn.execute("CHECKPOINT")  # fold the WAL into the file so the rename carries everything

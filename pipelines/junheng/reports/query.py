@@ -151,8 +151,9 @@ def neutralise(text: str) -> str:
     return text
 
 
-def _export_value(v: Any) -> Any:
-    """None, a number (int/float), a bool, or neutralised text."""
+def _export_value(v: Any, guard=neutralise) -> Any:
+    """None, a number (int/float), a bool, or text passed through `guard` (CSV: neutralised; XLSX: as is, since a
+    typed string cell is never evaluated and an apostrophe would show)."""
     if v is None or isinstance(v, bool):
         return v
     if isinstance(v, decimal.Decimal):
@@ -160,12 +161,12 @@ def _export_value(v: Any) -> Any:
     if isinstance(v, (int, float)):
         return v
     if isinstance(v, _dt.datetime):
-        return neutralise(v.isoformat(sep=" "))
+        return guard(v.isoformat(sep=" "))
     if isinstance(v, (_dt.date, _dt.time)):
-        return neutralise(v.isoformat())
+        return guard(v.isoformat())
     if isinstance(v, (bytes, bytearray)):
-        return neutralise(v.hex())
-    return neutralise(str(v))
+        return guard(v.hex())
+    return guard(str(v))
 
 
 def export_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
@@ -194,7 +195,8 @@ def export_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 def export_xlsx(
     path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]], sheet_name: str = "查询结果"
 ) -> Path:
-    """One sheet; numbers as number cells, text as (neutralised) string cells, never formulas."""
+    """One sheet; numbers as number cells, text as typed string cells (never formulas, so nothing to neutralise and
+    no visible apostrophe), an autofilter and a frozen header."""
     import xlsxwriter
 
     path = Path(path)
@@ -213,10 +215,10 @@ def export_xlsx(
         head = wb.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
         widths = [display_width(str(c)) for c in columns]
         for j, c in enumerate(columns):
-            ws.write_string(0, j, neutralise(str(c)), head)
+            ws.write_string(0, j, str(c), head)
         for i, row in enumerate(rows, start=1):
             for j, v in enumerate(row):
-                e = _export_value(v)
+                e = _export_value(v, guard=str)
                 if e is None:
                     ws.write_blank(i, j, None)
                 elif isinstance(e, bool):
@@ -231,6 +233,7 @@ def export_xlsx(
         for j, w in enumerate(widths):
             ws.set_column(j, j, max(8, w + 2))
         ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, len(rows), max(len(columns) - 1, 0))
     finally:
         wb.close()
     return path
@@ -289,19 +292,22 @@ def default_warehouse() -> Path:
 def main_query(argv: Sequence[str] | None = None) -> int:
     p = ArgParser(
         prog="junheng query",
-        description="只读查询数据仓库并打印结果表；可导出 CSV / XLSX（已防公式注入）。",
+        description="只读查询数据仓库并打印结果表；可导出 CSV / XLSX（已防公式注入）/ read-only SQL on the warehouse, "
+                    "printed as a table; optional CSV / XLSX export (formula-injection safe)",
     )
-    p.add_argument("sql", help="SQL 语句（只读）")
-    p.add_argument("--warehouse", type=Path, default=None, help=f"数据仓库文件（默认 ${WAREHOUSE_ENV} 或 {DEFAULT_WAREHOUSE}）")
-    p.add_argument("--csv", type=Path, default=None, help="导出 CSV 文件（UTF-8 带 BOM）")
-    p.add_argument("--xlsx", type=Path, default=None, help="导出 Excel 文件")
+    p.add_argument("sql", help="SQL 语句（只读）/ the SQL statement (read-only)")
+    p.add_argument("--warehouse", type=Path, default=None, help=f"数据仓库文件（默认 ${WAREHOUSE_ENV} 或 {DEFAULT_WAREHOUSE}）/ the warehouse file "
+                        f"(default ${WAREHOUSE_ENV} or {DEFAULT_WAREHOUSE})")
+    p.add_argument("--csv", type=Path, default=None, help="导出 CSV 文件（UTF-8 带 BOM）/ also write the result as CSV (UTF-8 with BOM)")
+    p.add_argument("--xlsx", type=Path, default=None, help="导出 Excel 文件 / also write the result as an Excel workbook")
     p.add_argument("--max-rows", type=int, default=None,
-                   help=f"屏幕最多显示的行数（默认全部；导出时默认 {EXPORT_PREVIEW_ROWS}）")
+                   help=f"屏幕最多显示的行数（默认全部；导出时默认 {EXPORT_PREVIEW_ROWS}）/ rows shown on screen "
+                        f"(default all; {EXPORT_PREVIEW_ROWS} when exporting)")
     args = parse_or_exit_code(p, argv)
     if isinstance(args, int):
         return args
     if not args.sql.strip():
-        print("junheng query: 错误: SQL 语句为空", file=sys.stderr)
+        print("junheng query: 错误 / error: SQL 语句为空 / the SQL is empty", file=sys.stderr)
         return 2
     warehouse = args.warehouse or default_warehouse()
     for target in (args.csv, args.xlsx):

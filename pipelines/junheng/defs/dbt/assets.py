@@ -142,6 +142,13 @@ def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     yield from _invoke(context, dbt, warehouse, ["seed"])
 
 
+class PerYearConfig(dg.Config):
+    """full_refresh: rebuild every year of the per-year models from the raw data (after a change of a mart's
+    columns, which `on_schema_change: fail` refuses to apply incrementally)."""
+
+    full_refresh: bool = False
+
+
 @dbt_assets(
     manifest=ensure_manifest(),
     select="tag:per_year",
@@ -152,9 +159,11 @@ def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_per_year",
 )
-def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                 config: PerYearConfig):
     # Unit tests pin the formulas in CI (tests/test_dbt_project.py); a load runs models and data tests only.
-    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+    refresh = ["--full-refresh"] if config.full_refresh else []
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test", *refresh])
 
 
 @dbt_assets(
