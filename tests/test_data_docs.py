@@ -24,17 +24,11 @@ from junheng.defs.quality import data_docs
 from junheng.defs.quality import frames as F
 from junheng.defs.quality.flags import current_year_frames
 from junheng.defs.quality.gx_run import run_suites
+from chromium import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
 from test_quality_rules import RULES, build_panel, returns_2022
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--force-device-scale-factor=1",
-    # belt and braces besides the empty network namespace: every request goes to a dead proxy, loopback included
-    "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-]
+# belt and braces besides the empty network namespace: every request goes to a dead proxy, loopback included
+OFFLINE_FLAGS = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 REMOTE = re.compile(r"https?://|(?:src|href)\s*=\s*[\"']?//", re.I)
 
 
@@ -196,7 +190,7 @@ def offline(tmp_path_factory):
 
 def _chromium(offline, args: list[str]) -> subprocess.CompletedProcess:
     prefix, profile = offline
-    return subprocess.run([*prefix, CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile / 'profile'}", *args],
+    return subprocess.run([*prefix, CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={profile / 'profile'}", *args],
                           capture_output=True, text=True, timeout=120)
 
 

@@ -7,7 +7,6 @@ tests/artifacts/ (gitignored). System packages: scripts/install_system_deps.sh.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,15 +14,8 @@ from pathlib import Path
 import pytest
 
 from junheng.reports.county import render_county_report, render_province_report
+from chromium import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
 from report_fixture import write_report_fixture
-
-ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--force-device-scale-factor=1",
-]
 
 
 class _Dom(HTMLParser):
