@@ -128,9 +128,8 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         read_only = read_only or self._work is None  # outside a load: never write the published file
+        # The copy got the raw schema (and its comments) once, in begin_build: not again on every connection.
         with wh.connect(Path(self.path), read_only=read_only) as conn:
-            if not read_only:
-                wh.ensure_raw_schema(conn)
             yield conn
 
     def publish(self) -> Path | None:
