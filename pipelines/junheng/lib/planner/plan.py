@@ -1,0 +1,128 @@
+"""Plans for a year: read the problems, solve each county, verify every plan by the official dbt models, retry a plan
+the models reject on a floating-point tie with tightened acceptance, and write the outcome (`planner.*` tables,
+read by the dbt marts investment_plan and investment_plan_summary)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+
+from junheng.lib.planner import verify as vf
+from junheng.lib.planner.data import load_problems, student_factors
+from junheng.lib.planner.problem import CountyProblem
+from junheng.lib.planner.solve import PlanResult, solve
+
+PLANNER_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS planner",
+    """CREATE TABLE IF NOT EXISTS planner.plan_counties (
+        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
+        status VARCHAR NOT NULL, verified BOOLEAN, reason_zh VARCHAR, verification_zh VARCHAR,
+        cost DOUBLE NOT NULL, lower_bound DOUBLE, gap DOUBLE, solver VARCHAR, solve_seconds DOUBLE NOT NULL,
+        nodes BIGINT NOT NULL, student_factor_primary DOUBLE, student_factor_junior DOUBLE,
+        costs_source VARCHAR NOT NULL, planned_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS planner.plan_additions (
+        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
+        school_code VARCHAR NOT NULL, level VARCHAR NOT NULL, resource VARCHAR NOT NULL,
+        amount DOUBLE NOT NULL, unit_cost DOUBLE NOT NULL, cost DOUBLE NOT NULL)""",
+]
+
+
+def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
+    """Counties of `year` that do not meet §4.1 (county_balance.quality_resource_met not true at some level)."""
+    return [c for (c,) in con.execute("""
+        select county_code from marts.county_balance where year = ?
+        group by county_code having not bool_and(coalesce(quality_resource_met, false)) order by 1""", [year]).fetchall()]
+
+
+def _verify(source: Path, year: int, problems: list[CountyProblem], results: list[PlanResult], factors, vars_json, log_dir):
+    todo = [(p, r) for p, r in zip(problems, results) if r.additions]
+    if not todo:
+        return
+    with vf.scratch_database(source, year, [p.county_code for p, _ in todo]) as path:
+        if factors:
+            vf.apply_projection(path, year, factors)
+        scon = duckdb.connect(str(path), read_only=True)
+        try:
+            fields, units = vf.census_fields(scon)
+        finally:
+            scon.close()
+        vf.apply_additions(path, year, {p.county_code: vf.census_changes(p, r.additions, fields, units) for p, r in todo})
+        log = (log_dir / f"plan-verify-{year}-{int(time.time())}.log") if log_dir else None
+        vf.run_verdict_models(path, year, vars_json, log)
+        got = vf.verdicts(path, year)
+    for p, r in todo:
+        ok, why = got.get(p.county_code, (False, "复核结果缺失 / no verdict"))
+        r.verified = ok
+        r.verification_zh = ("复核通过：以方案投入后的数据由官方指标模型重新计算，达到资源配置要求 / recomputed by the "
+                             "official dbt models: passes §4.1") if ok else f"复核未通过 / recomputation fails: {why}"
+
+
+def make_plans(
+    source: Path,
+    year: int,
+    counties: list[str],
+    costs: dict[str, float] | None = None,
+    target_year: int | None = None,
+    vars_json: str | None = None,
+    time_limit: float = 60.0,
+    log_dir: Path | None = None,
+) -> tuple[list[CountyProblem], list[PlanResult]]:
+    """Plans for `counties` of `year` from the warehouse file `source` (opened read-only; the caller holds no
+    read-write connection to it while this runs)."""
+    target_year = target_year or year
+    con = duckdb.connect(str(source), read_only=True)
+    try:
+        factors = student_factors(con, year, target_year, counties) if target_year != year else {}
+        if not factors:
+            problems = load_problems(con, year, counties, costs, target_year)
+    finally:
+        con.close()
+    if factors:
+        # the target year's school parts (split shares change with the students) come from the official models
+        with vf.scratch_database(source, year, counties) as base:
+            vf.apply_projection(base, year, factors)
+            vf.run_verdict_models(base, year, vars_json)
+            scon = duckdb.connect(str(base), read_only=True)
+            try:
+                problems = load_problems(scon, year, counties, costs, target_year, factors)
+            finally:
+                scon.close()
+    results = [solve(p, time_limit=time_limit) for p in problems]
+    _verify(source, year, problems, results, factors, vars_json, log_dir)
+    retry = [i for i, r in enumerate(results) if r.verified is False]
+    if retry:
+        for i in retry:
+            results[i] = solve(problems[i], time_limit=time_limit, strict=True)
+        _verify(source, year, [problems[i] for i in retry], [results[i] for i in retry], factors, vars_json, log_dir)
+    for r in results:
+        if r.verified is False:
+            r.status = "rejected"
+    return problems, results
+
+
+def write_plans(con: duckdb.DuckDBPyConnection, year: int, problems, results, costs_source: str = "seed") -> None:
+    """Replace the plans of `year` (one transaction)."""
+    for stmt in PLANNER_DDL:
+        con.execute(stmt)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM planner.plan_counties WHERE year = ?", [year])
+        con.execute("DELETE FROM planner.plan_additions WHERE year = ?", [year])
+        for p, r in zip(problems, results):
+            con.execute("INSERT INTO planner.plan_counties VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, now()::TIMESTAMP)", [
+                r.county_code, r.year, r.target_year, r.status, r.verified, r.reason_zh, r.verification_zh,
+                r.cost, r.lower_bound, r.gap, r.solver, r.seconds, r.nodes,
+                p.student_factor.get("primary"), p.student_factor.get("junior"), costs_source])
+            if r.status not in ("optimal", "feasible"):
+                continue  # an unverified plan is not published
+            for (school, level, resource), amount in sorted(r.additions.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
+                unit = p.items[resource].cost
+                con.execute("INSERT INTO planner.plan_additions VALUES (?,?,?,?,?,?,?,?,?)", [
+                    r.county_code, r.year, r.target_year, school, level or "whole_school", resource, amount, unit,
+                    unit * amount])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

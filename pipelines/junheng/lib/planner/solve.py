@@ -1,0 +1,286 @@
+"""The least-cost plan of one county (spec §6) as a mixed-integer second-order-cone programme, solved by SCIP.
+
+Decisions, in practical units (`Item.step`): per school, whole-school additions reaching its parts by their split
+shares; per part, teachers. Constraints: §4.1's school rule for every part that does not meet it today (one binary per
+indicator it misses: which one may stay at ≥ 85%; additions never lower a value, so a compliant part stays
+compliant), and every CV ≤ its threshold as the cone ‖(√(P_i/P)(x_i − X))_i‖₂ ≤ c·X, linear in the additions.
+Thresholds are tightened by SOLVE_MARGIN; the answer is rounded up to whole steps, checked with the exact rules
+(problem.evaluate), re-solved with whole steps if rounding broke a CV, and pruned so that no unit can be taken away.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from junheng.lib.planner.problem import (Additions, CountyProblem, cost_of, cv_ok, evaluate, part_resource,
+                                         passes_after_change)
+
+SOLVE_MARGIN = 1e-6  # relative tightening of thresholds inside the solver (spec §6 "ties and units")
+ACCEPT_MARGIN = 1e-9  # strict retry: rounding and pruning keep this much room from every threshold
+OPTIMALITY_GAP = 1e-3  # relative gap at which SCIP stops and the plan counts as optimal (0.1%; issue 13 asks ≤ 5%)
+PRUNE_FRACTION = 0.01  # an area or equipment addition is pruned in steps of 1% of itself
+
+
+@dataclass
+class PlanResult:
+    county_code: str
+    year: int
+    target_year: int
+    status: str  # optimal | feasible (time limit) | not_needed | infeasible | no_data
+    additions: Additions = field(default_factory=dict)
+    cost: float = 0.0
+    lower_bound: float | None = None  # the solver's proven bound on the least cost (branch-and-bound dual bound)
+    gap: float | None = None  # (cost − lower_bound) / cost
+    reason_zh: str = ""
+    solver: str = ""
+    seconds: float = 0.0
+    nodes: int = 0
+    cones: int = 0  # CV cones the solver needed (added lazily when violated)
+    verified: bool | None = None  # the dbt recomputation passes §4.1 (None: nothing to verify)
+    verification_zh: str = ""
+
+
+def _blockers(problem: CountyProblem) -> list[str]:
+    """Reasons no plan can exist that the rules show without solving: unreported values, parts that cannot be
+    raised and fail the school rule."""
+    reasons = []
+    verdict = evaluate(problem, {})
+    for school, level in verdict.undetermined:
+        reasons.append(f"学校 {school}（{_LEVEL_ZH[level]}）有未填报的指标值，须先补报 / {school} {level}: unreported value")
+    raisable = {(p.school_code, p.level): p.raisable for p in problem.parts}
+    for school, level in verdict.noncompliant:
+        if not raisable[(school, level)]:
+            reasons.append(f"学校 {school}（{_LEVEL_ZH[level]}）未达学校标准，但不属县级公办学校，不能由本方案投入 / "
+                           f"{school} {level} fails the school rule and is not a county-run public school")
+    return reasons
+
+
+_LEVEL_ZH = {"primary": "小学", "junior": "初中"}
+
+
+def _build(problem: CountyProblem, whole_steps: bool, cones: set[tuple[str, str]] | None = None,
+           school_rule: bool = True):
+    """The model with the school rule (unless school_rule=False) and the CV cones of `cones` ((level, indicator);
+    None: all of them)."""
+    from pyscipopt import Model, quicksum
+
+    m = Model(f"plan_{problem.county_code}_{problem.year}")
+    m.hideOutput()
+    # optimal = proven within 0.1% of the least cost (or half a yuan): the cones' outer approximation cannot close
+    # the gap to the last yuan on a county of billions in reasonable time
+    m.setParam("limits/gap", OPTIMALITY_GAP)
+    m.setParam("limits/absgap", 0.5)
+    # SCIP's default feasibility tolerance (1e-6, relative for large sides): tighter (1e-8) left it without any
+    # solution in 60 s on the largest sample county; the answer is checked by the exact rules after rounding anyway
+    # decision variables, in steps
+    var: dict[tuple[str, str | None, str], object] = {}
+    schools = {}
+    for p in problem.parts:
+        schools.setdefault(p.school_code, []).append(p)
+    for school, parts in schools.items():
+        if not any(p.raisable for p in parts):
+            continue
+        for r, item in problem.items.items():
+            vtype = "I" if (item.integral or whole_steps) else "C"
+            if item.scope == "school":
+                var[(school, None, r)] = m.addVar(f"{r}@{school}", vtype=vtype, lb=0.0, obj=item.cost * item.step)
+            else:
+                for p in parts:
+                    if p.raisable:
+                        var[(school, p.level, r)] = m.addVar(f"{r}@{school}/{p.level}", vtype=vtype, lb=0.0,
+                                                            obj=item.cost * item.step)
+
+    def added(p, resource):
+        """The part's resource after the additions: a linear expression (constant + steps·step·share)."""
+        item = problem.items.get(resource)
+        base = p.resources[resource]
+        if item is not None and item.scope == "school":
+            v = var.get((p.school_code, None, resource))
+            return base * p.share + (p.share * item.step) * v if v is not None else base * p.share
+        if item is None:
+            return base
+        v = var.get((p.school_code, p.level, resource))
+        return base + item.step * v if v is not None else base
+
+    n = len(problem.indicators)
+    allowed_missed = n - problem.min_met
+    if school_rule:
+        for p in problem.parts:
+            now = {i.code: part_resource(problem, p, i.resource, {}) for i in problem.indicators}
+            below = [i for i in problem.indicators
+                     if now[i.code] is not None and now[i.code] / p.students * i.scale < i.standard[p.level]]
+            if not below:
+                continue
+            if len(below) <= allowed_missed and all(
+                now[i.code] / p.students * i.scale >= problem.min_share * i.standard[p.level] for i in below
+            ):
+                continue  # compliant today; additions never lower a value
+            z = {}
+            for i in below:
+                need = i.standard[p.level] * (1 + SOLVE_MARGIN) * p.students / i.scale  # resource at the standard
+                z[i.code] = m.addVar(f"miss_{i.code}@{p.school_code}/{p.level}", vtype="B")
+                # reach the standard, or (z = 1) min_share of it
+                m.addCons(added(p, i.resource) >= need - (1 - problem.min_share) * need * z[i.code])
+            m.addCons(quicksum(z.values()) <= allowed_missed)
+    for ind in problem.indicators:
+        for level, c in problem.cv_threshold.items():
+            if cones is not None and (level, ind.code) not in cones:
+                continue
+            rows = [p for p in problem.parts if p.level == level and p.resources.get(ind.resource) is not None]
+            if len(rows) < 2:
+                continue
+            total = sum(p.students for p in rows)
+            norm = ind.standard[level] or 1.0  # scale-free cone rows
+            # the county value as one variable: each cone row then touches its own school and X only (sparse LP)
+            big_x = m.addVar(f"X_{level}_{ind.code}", lb=0.0)
+            m.addCons(big_x == quicksum(added(p, ind.resource) for p in rows) * (ind.scale / total / norm))
+            t = m.addVar(f"cvX_{level}_{ind.code}", lb=0.0)
+            m.addCons(t == c * (1 - SOLVE_MARGIN) * big_x)
+            us = []
+            for p in rows:
+                u = m.addVar(f"u_{ind.code}@{p.school_code}/{level}", lb=None)
+                x = added(p, ind.resource) * (ind.scale / p.students / norm)
+                m.addCons(u == math.sqrt(p.students / total) * (x - big_x))
+                us.append(u)
+            m.addCons(quicksum(u * u for u in us) <= t * t)
+    m.setMinimize()
+    return m, var
+
+
+def _read(problem: CountyProblem, m, var, snap: bool) -> Additions:
+    """The solution in whole steps: integral items rounded, others rounded up (snap: to the nearest step when the
+    solver's value is within 1e-4 of it, e.g. 150.00075 m² against a margin-tightened standard)."""
+    out: Additions = {}
+    for key, v in var.items():
+        item = problem.items[key[2]]
+        steps = m.getVal(v)
+        if item.integral or (snap and abs(steps - round(steps)) <= 1e-4):
+            steps = round(steps)
+        else:
+            steps = math.ceil(steps)
+        if steps > 0:
+            out[key] = steps * item.step
+    return out
+
+
+def _prune(problem: CountyProblem, additions: Additions, margin: float) -> Additions:
+    """Take away what the rules do not need, most expensive first, as long as the exact rules still pass: 1% of an
+    addition (at least one step) at a time, then single steps (a whole room or teacher, 1 m², 100 yuan). What is
+    left has no unit to spare, so taking away one unit or 1% of any addition makes some rule fail."""
+    adds = dict(additions)
+    changed = True
+    while changed:
+        changed = False
+        for key in sorted(adds, key=lambda k: -problem.items[k[2]].cost * adds[k]):
+            item = problem.items[key[2]]
+            for cut_steps in (None, 1):  # 1% of the addition while that passes, then single steps
+                while adds.get(key, 0) > 0:
+                    steps = cut_steps or max(1, math.ceil(adds[key] * PRUNE_FRACTION / item.step))
+                    trial = dict(adds)
+                    trial[key] = adds[key] - steps * item.step
+                    if trial[key] <= 1e-12:
+                        del trial[key]
+                    if not passes_after_change(problem, trial, key, margin):
+                        break
+                    adds = trial
+                    changed = True
+    return adds
+
+
+def solve(problem: CountyProblem, time_limit: float = 60.0, strict: bool = False) -> PlanResult:
+    """strict: accept, round and prune against thresholds tightened by ACCEPT_MARGIN (the retry for a plan the dbt
+    recomputation rejected on a floating-point tie)."""
+    accept = ACCEPT_MARGIN if strict else 0.0
+    started = time.perf_counter()
+    base = PlanResult(problem.county_code, problem.year, problem.target_year, status="", solver="SCIP")
+    if evaluate(problem, {}).passes:
+        base.status, base.lower_bound, base.gap = "not_needed", 0.0, 0.0
+        base.reason_zh = "已达到资源配置要求，无需投入 / already meets §4.1"
+        return base
+    blockers = _blockers(problem)
+    if blockers:
+        base.status = "no_data" if any("未填报" in b for b in blockers) else "infeasible"
+        base.reason_zh = "；".join(blockers)
+        base.seconds = time.perf_counter() - started
+        return base
+    from pyscipopt import __version__ as scip_version
+
+    base.solver = f"SCIP (PySCIPOpt {scip_version})"
+    for whole_steps in (False, True):
+        # Cones are added lazily: solve with the school rule and the cones found violated so far; a solution that
+        # meets every CV is optimal for the whole problem (the model solved is a relaxation of it), and the
+        # relaxation's dual bound is a valid bound. Most counties need few cones or none (measured on the sample).
+        cones = {(lv, i.code) for lv in problem.cv_threshold for i in problem.indicators
+                 if not cv_ok(problem, lv, i, {}, SOLVE_MARGIN)}  # those above their threshold today, from the start
+        while True:
+            m, var = _build(problem, whole_steps, cones)
+            m.setParam("limits/time", max(1.0, time_limit - (time.perf_counter() - started)))
+            m.optimize()
+            status = m.getStatus()
+            base.nodes += m.getNNodes()
+            if status == "infeasible" or m.getNSols() == 0:
+                break
+            violated = _violated_cones(problem, m, var) - cones
+            if not violated or time.perf_counter() - started >= time_limit:
+                break
+            cones |= violated
+        base.cones = len(cones)
+        if status == "infeasible":
+            base.status = "infeasible"
+            base.reason_zh = _cone_reasons(problem)
+            break
+        if m.getNSols() == 0:
+            base.status = "no_solution"
+            base.reason_zh = f"求解器在时限内未找到方案 / no plan found within {time_limit:.0f} s ({status})"
+            break
+        bound = m.getDualbound()
+        base.lower_bound = bound if base.lower_bound is None else max(base.lower_bound, bound)
+        additions = _read(problem, m, var, snap=True)
+        if not evaluate(problem, additions, accept).passes:
+            additions = _read(problem, m, var, snap=False)
+        if not evaluate(problem, additions, accept).passes:
+            continue  # rounding up broke a CV: solve again in whole steps
+        additions = _prune(problem, additions, accept)
+        # gaplimit: within OPTIMALITY_GAP of the proven bound
+        base.status = "optimal" if status in ("optimal", "gaplimit") else "feasible"
+        base.additions = additions
+        base.cost = cost_of(problem, additions)
+        # The bound is the one of the tightened problem (SOLVE_MARGIN): it may exceed the exact optimum by that
+        # relative margin, so it is never reported above the plan's own cost.
+        base.lower_bound = min(base.lower_bound, base.cost)
+        base.gap = (base.cost - base.lower_bound) / base.cost if base.cost > 0 else 0.0
+        break
+    else:
+        base.status = "no_solution"
+        base.reason_zh = "取整后的方案未通过复核 / the rounded plan did not pass the exact rules"
+    base.seconds = time.perf_counter() - started
+    return base
+
+
+def _violated_cones(problem: CountyProblem, m, var) -> set[tuple[str, str]]:
+    """The (level, indicator) CVs the solver's (unrounded) solution leaves above their thresholds tightened by
+    SOLVE_MARGIN."""
+    additions = {key: m.getVal(v) * problem.items[key[2]].step for key, v in var.items()}
+    out = set()
+    for ind in problem.indicators:
+        for level in problem.cv_threshold:
+            if not cv_ok(problem, level, ind, additions, SOLVE_MARGIN):
+                out.add((level, ind.code))
+    return out
+
+
+def _cone_reasons(problem: CountyProblem) -> str:
+    """Which CVs no additions can bring within their thresholds (each cone alone, without the school rule)."""
+    names = []
+    for ind in problem.indicators:
+        for level in problem.cv_threshold:
+            m, _ = _build(problem, whole_steps=False, cones={(level, ind.code)}, school_rule=False)
+            m.optimize()
+            if m.getStatus() == "infeasible":
+                names.append(f"{_LEVEL_ZH[level]}{ind.code}")
+    if names:
+        return ("差异系数无法降到标准以内：由不能投入的学校（民办或非县属）决定 / no additions to county-run public "
+                "schools bring these CVs within the threshold: " + "、".join(names))
+    return "学校达标规则与差异系数要求无法同时满足 / the school rule and the CV limits cannot be met together"

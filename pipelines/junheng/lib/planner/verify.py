@@ -1,0 +1,144 @@
+"""A plan is true when the official models say so: the census rows of the planned counties, with the additions
+applied (and the students of a projected target year), go into a scratch DuckDB file, and the same dbt models that
+compute the official figures (stg_census_schools → int_school_parts → school_indicators → school_quality_compliance,
+county_indicator_cv → county_balance) are run on it. A county's plan is verified when county_balance says
+quality_resource_met for both levels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE
+from junheng.lib.planner.problem import Additions, CountyProblem
+from junheng.lib.warehouse import ensure_raw_schema
+
+# the models a §4.1 verdict depends on (and nothing else: no data tests, no trends)
+VERDICT_MODELS = (
+    "stg_census_schools", "stg_submission_flags", "int_school_parts", "int_school_indicator_values",
+    "school_indicators", "school_quality_compliance", "county_indicator_cv", "county_balance",
+)
+
+
+class VerificationError(RuntimeError):
+    pass
+
+
+@contextmanager
+def scratch_database(source: Path, year: int, counties: list[str]) -> Iterator[Path]:
+    """A scratch warehouse holding the census rows of `counties` in `year` and the seeds, as the warehouse file
+    `source` has them (attached read-only: the caller holds no read-write connection to it)."""
+    tmp = Path(tempfile.mkdtemp(prefix="junheng-plan-"))
+    path = tmp / "verify.duckdb"
+    try:
+        con = duckdb.connect(str(path))
+        try:
+            ensure_raw_schema(con)
+            con.execute(f"ATTACH '{source}' AS source (READ_ONLY)")
+            con.execute("""INSERT INTO raw.census_schools
+                           SELECT * FROM source.raw.census_schools
+                           WHERE year = ? AND county_code IN (SELECT unnest(?::VARCHAR[]))""", [year, counties])
+            con.execute("CREATE SCHEMA config")
+            for (table,) in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'config' "
+                    "AND table_catalog = 'source'").fetchall():
+                con.execute(f"CREATE TABLE config.{table} AS SELECT * FROM source.config.{table}")
+            con.execute("DETACH source")
+        finally:
+            con.close()
+        yield path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def apply_projection(path: Path, year: int, factors: dict[str, dict[str, float]]) -> None:
+    """Scale each school's primary and junior students by its county's factor (whole students)."""
+    con = duckdb.connect(str(path))
+    try:
+        for county, f in factors.items():
+            con.execute("""UPDATE raw.census_schools
+                           SET primary_students = round(primary_students * ?), junior_students = round(junior_students * ?)
+                           WHERE year = ? AND county_code = ?""",
+                        [f.get("primary", 1.0), f.get("junior", 1.0), year, county])
+    finally:
+        con.close()
+
+
+def census_changes(problem: CountyProblem, additions: Additions, fields: dict[tuple[str, str], str],
+                   units: dict[str, float]) -> list[tuple[str, str, float]]:
+    """(school_code, census field, amount in the census unit) for every addition."""
+    out = []
+    for (school, level, resource), amount in sorted(additions.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
+        field = fields[(resource, level or "primary")] if level is None else fields[(resource, level)]
+        out.append((school, field, amount / units.get(resource, 1.0)))
+    return out
+
+
+def census_fields(con: duckdb.DuckDBPyConnection) -> tuple[dict[tuple[str, str], str], dict[str, float]]:
+    """(resource, level) -> census field (seed indicator_inputs) and the census-unit conversion of each plan item."""
+    fields = {(r, level): f for r, level, f in con.execute("""
+        select d.resource, i.level, i.field from config.indicator_inputs i
+        join config.indicators d using (method, indicator)
+        where i.method = 'quality' and i.role = 'resource'""").fetchall()}
+    units = {r: float(v) for r, v in con.execute("""
+        select p.resource, m.value from config.plan_items p
+        join config.method_constants m on m.constant = p.census_unit_constant and m.province_code = '*'
+    """).fetchall()}
+    return fields, units
+
+
+def apply_additions(path: Path, year: int, changes: dict[str, list[tuple[str, str, float]]]) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        for county, rows in changes.items():
+            for school, field, amount in rows:
+                con.execute(f"UPDATE raw.census_schools SET {field} = {field} + ? "
+                            "WHERE year = ? AND county_code = ? AND school_code = ?", [amount, year, county, school])
+    finally:
+        con.close()
+
+
+def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log: Path | None = None) -> None:
+    """The official dbt models on the scratch file. `vars_json`: the caller's dbt vars when they equal the last
+    parse's (a load's run window), so dbt reuses its parse state."""
+    target = path.parent / "target"
+    target.mkdir(exist_ok=True)
+    if PARTIAL_PARSE.exists():
+        shutil.copyfile(PARTIAL_PARSE, target / "partial_parse.msgpack")
+    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path)}
+    args = [DBT_EXECUTABLE, "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target), "--log-path", str(path.parent / "logs"),
+            "--select", *VERDICT_MODELS, "--vars", vars_json or json.dumps({"min_year": year, "max_year": year})]
+    done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        raise VerificationError(f"dbt 复核失败 / dbt verification run failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+
+
+def verdicts(path: Path, year: int) -> dict[str, tuple[bool, str]]:
+    """county -> (passes §4.1, what fails) from county_balance and the marts under it."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("""
+            select county_code,
+                   bool_and(coalesce(quality_resource_met, false)) as passes,
+                   string_agg(case when not coalesce(quality_resource_met, false) then
+                       level || ': ' || schools_not_compliant || ' 所学校未达标 / schools failing, '
+                       || schools_undetermined || ' 所无法判定 / undetermined, 差异系数达标 / CVs met: '
+                       || coalesce(quality_cv_met::varchar, 'NULL') end, '; ') as why
+            from marts.county_balance where year = ? group by county_code
+        """, [year]).fetchall()
+    finally:
+        con.close()
+    return {c: (bool(p), w or "") for c, p, w in rows}
