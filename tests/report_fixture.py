@@ -343,9 +343,55 @@ def write_report_fixture(path: Path) -> Path:
         for k, r in enumerate(rows, start=1):
             in_province[r["province_code"]] = in_province.get(r["province_code"], 0) + 1
             buf.add("marts.county_progress_rank", **r, progress_rank=k, province_rank=in_province[r["province_code"]])
+    _plans(buf)
     buf.flush(con)
     con.close()
     return path
+
+
+PLAN_ITEMS = [  # resource, name, unit, amount, unit cost, kind, whole school?  (seed plan_items / unit_costs)
+    ("multimedia_classrooms", "网络多媒体教室", "间", 2, 60000.0, "capital", True, 7),
+    ("sports_area_m2", "体育运动场馆", "平方米", 850, 400.0, "capital", True, 5),
+    ("pe_art_teachers", "体育、艺术专任教师", "人", 1, 100000.0, "annual", False, 3),
+    ("teaching_aux_area_m2", "教学及辅助用房", "平方米", 120, 3000.0, "capital", True, 4),
+]
+
+
+def _plans(buf: _Buf) -> None:
+    """431230 in 2024 does not meet §4.1: a plan for its failing schools (an addition each, hand-chosen), and the
+    summary that adds them up; the other counties were not planned (431228 meets §4.1)."""
+    code, year = "431230", 2024
+    failing = [r for r in buf.rows["marts.school_quality_compliance"]
+               if r["county_code"] == code and r["year"] == year and r["compliant"] is False]
+    names = {r["school_code"]: r["school_name"] for r in buf.rows["marts.dim_school_year"] if r["year"] == year}
+    adds = []
+    for i, r in enumerate(failing):
+        resource, name, unit, amount, unit_cost, kind, whole, order = PLAN_ITEMS[i % len(PLAN_ITEMS)]
+        adds.append(buf.add(
+            "marts.investment_plan", county_code=code, year=year, target_year=year, school_code=r["school_code"],
+            school_name=names.get(r["school_code"]), school_type="primary" if r["level"] == "primary" else "junior",
+            level="whole_school" if whole else r["level"], resource=resource, item_name_zh=name, unit_zh=unit,
+            amount=float(amount), unit_cost=unit_cost, cost=amount * unit_cost, cost_kind=kind, item_order=order))
+
+    def total(resource, field="amount"):
+        return float(sum(a[field] for a in adds if a["resource"] == resource))
+
+    cost = float(sum(a["cost"] for a in adds))
+    buf.add(
+        "marts.investment_plan_summary", county_code=code, year=year, target_year=year, status="optimal",
+        status_zh="最优方案", verified=True, explanation_zh="复核通过", cost_total=cost,
+        cost_capital=float(sum(a["cost"] for a in adds if a["cost_kind"] == "capital")),
+        cost_annual=float(sum(a["cost"] for a in adds if a["cost_kind"] == "annual")),
+        lower_bound=cost * 0.9995, gap=0.0005, teachers_added=total("pe_art_teachers"),
+        teachers_above_degree_added=0.0, backbone_teachers_added=0.0, pe_art_teachers_added=total("pe_art_teachers"),
+        teachers_cost=total("pe_art_teachers", "cost"), teaching_aux_area_m2_added=total("teaching_aux_area_m2"),
+        teaching_aux_area_cost=total("teaching_aux_area_m2", "cost"), sports_area_m2_added=total("sports_area_m2"),
+        sports_area_cost=total("sports_area_m2", "cost"), equipment_yuan_added=0.0,
+        multimedia_classrooms_added=total("multimedia_classrooms"),
+        multimedia_classrooms_cost=total("multimedia_classrooms", "cost"),
+        schools_with_additions=len({a["school_code"] for a in adds}), student_factor_primary=None,
+        student_factor_junior=None, flagged_parts=0, solver="SCIP (PySCIPOpt 6.3.0)", solve_seconds=0.2,
+        costs_source="seed")
 
 
 def _trends(buf: _Buf, code: str, series: dict[tuple, list]) -> None:

@@ -276,3 +276,42 @@ def test_reload_while_reading_with_a_refused_year(e2e, tmp_path):
     assert trend and all(a == pytest.approx(b) for a, b in trend)
     runs = junheng("runs", "--warehouse", str(wh), "--problems").stdout
     assert "refused={'2022': 1}" in runs and "primary_students" in runs
+
+
+def test_every_county_year_not_meeting_quality_has_a_verified_plan(e2e, tmp_path):
+    """The load's planner (issue 13): each year the county does not meet §4.1 gets a plan that the official dbt models,
+    recomputed on the data with the additions, confirm; its cost, proven lower bound and a gap within 5%. `junheng
+    plan` gives the same plan from the published warehouse, and --costs changes what it costs."""
+    con = duckdb.connect(str(e2e["wh"]), read_only=True)
+    try:
+        need = {y for (y,) in con.execute(
+            "SELECT year FROM marts.county_balance WHERE county_code = ? GROUP BY year "
+            "HAVING NOT bool_and(coalesce(quality_resource_met, false))", [COUNTY]).fetchall()}
+        summary = {r[0]: r[1:] for r in con.execute(
+            "SELECT year, status, verified, cost_total, lower_bound, gap FROM marts.investment_plan_summary "
+            "WHERE county_code = ? AND target_year = year", [COUNTY]).fetchall()}
+        adds = dict(con.execute("SELECT year, sum(cost) FROM marts.investment_plan WHERE county_code = ? GROUP BY year",
+                                [COUNTY]).fetchall())
+    finally:
+        con.close()
+    assert need and set(summary) == need
+    for year, (status, verified, cost, bound, gap) in summary.items():
+        assert status == "optimal" and verified is True, (year, status)
+        assert adds[year] == pytest.approx(cost) and 0 < bound <= cost and gap <= 0.05
+    year = max(need)
+    out = junheng("plan", "--county", COUNTY, "--year", str(year), "--warehouse", str(e2e["wh"]), "--out", str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"投入总额 cost: {summary[year][2]:,.0f} 元" in out.stdout and "verified: True" in out.stdout
+    # every unit cost doubled: the same least-cost plan (costs scale), at twice the cost
+    costs = tmp_path / "costs.csv"
+    costs.write_text("resource,yuan_per_unit\n" + "".join(
+        f"{r},{c * 2}\n" for r, c in [("teachers_above_degree", 100000), ("backbone_teachers", 100000),
+                                      ("pe_art_teachers", 100000), ("teaching_aux_area_m2", 3000),
+                                      ("sports_area_m2", 400), ("equipment_value_yuan", 1),
+                                      ("multimedia_classrooms", 60000)]), encoding="utf-8")
+    doubled = junheng("plan", "--county", COUNTY, "--year", str(year), "--warehouse", str(e2e["wh"]), "--costs", str(costs))
+    assert doubled.returncode == 0 and f"投入总额 cost: {2 * summary[year][2]:,.0f} 元" in doubled.stdout
+    costs.write_text("resource,yuan_per_unit\nmultimedia_classrooms,很贵\nswimming_pools,1\n", encoding="utf-8")
+    bad = junheng("plan", "--county", COUNTY, "--warehouse", str(e2e["wh"]), "--costs", str(costs))
+    assert bad.returncode == 2 and "costs.csv:2" in bad.stderr and "yuan_per_unit" in bad.stderr
+    assert junheng("plan", "--county", "999999", "--warehouse", str(e2e["wh"])).returncode == 2

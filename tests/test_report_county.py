@@ -202,7 +202,31 @@ def test_quality_composite_shown_as_information_where_configured(warehouse):
 
 
 EXPECTED_SHEETS = ["校际均衡（基本均衡）", "资源配置（优质均衡）", "优质均衡评估表", "差异系数趋势", "各年度差异系数",
-                   "影响均衡的学校", "未达标学校", "达标缺口", "分校缺口", "城乡差距", "数据待核实学校", "说明"]
+                   "影响均衡的学校", "未达标学校", "达标缺口", "分校缺口", "达标所需投入", "城乡差距", "数据待核实学校", "说明"]
+
+
+def test_plan_section_and_sheet_are_the_plan_marts(warehouse, tmp_path):
+    """达标所需投入: the totals by category and the ten largest additions on the page, every addition in the workbook,
+    all read from marts.investment_plan(_summary); a county that meets §4.1 says it needs nothing."""
+    summary = _query(warehouse, "SELECT cost_total, lower_bound, schools_with_additions FROM marts.investment_plan_summary "
+                                "WHERE county_code = '431230' AND year = 2024")
+    additions = _query(warehouse, "SELECT school_code, cost FROM marts.investment_plan "
+                                  "WHERE county_code = '431230' AND year = 2024 ORDER BY cost DESC, school_code")
+    assert summary and len(additions) >= 3
+    c = _ctx(warehouse, "431230", 2024)["plan"]
+    assert c["cost_total"] == summary[0][0] and c["lower_bound"] == summary[0][1]
+    assert [(a["code"], a["cost"]) for a in c["additions"]] == additions
+    assert sum(x["cost"] for x in c["categories"] if x["cost"] is not None) == pytest.approx(summary[0][0])
+    html, xlsx = render_county_report(warehouse, "431230", 2024, tmp_path)
+    page = html.read_text(encoding="utf-8")
+    section = page[page.index('id="plan-section"'):page.index('id="theil-section"')]
+    assert "七、达标所需投入" in section and f"{summary[0][0] / 10000:,.1f} 万元" in section
+    assert section.count("<tr>") - 2 == len(c["categories"]) + min(10, len(additions))  # two header rows
+    ws = openpyxl.load_workbook(xlsx)["达标所需投入"]
+    rows = [r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] is not None]
+    assert [(r[1], r[7]) for r in rows] == additions
+    met = _ctx(warehouse, "431228", 2024)
+    assert met["plan"] is None and not met["plan_needed"]
 
 
 def test_workbook_typed_filtered_frozen(warehouse, tmp_path):

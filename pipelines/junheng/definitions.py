@@ -16,12 +16,13 @@ from junheng.defs.dbt.assets import JunhengDbtCliResource, dbt_asset_defs, dbt_p
 from junheng.defs.ingestion.assets import ingestion_assets, ingestion_checks
 from junheng.defs.orchestration import census_files_sensor, load_job, yearly_census_schedule
 from junheng.defs.partitions import data_dir
+from junheng.defs.planner import planner_assets
 from junheng.defs.publish import published_warehouse_asset
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource, warehouse_path
 from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
-_upstream = [*ingestion_assets, *quality_assets, *dbt_asset_defs]
+_upstream = [*ingestion_assets, *quality_assets, *dbt_asset_defs, *planner_assets]
 
 defs = dg.Definitions(
     assets=[*_upstream, published_warehouse_asset([k for a in _upstream for k in a.keys])],

@@ -32,6 +32,8 @@ TOP_SCHOOLS = 3  # schools listed per indicator as influencing its CV most
 SCHOOL_GAPS_PER_INDICATOR = 3  # largest per-school gaps shown on the page per level and indicator (all in the workbook)
 CHART_COUNTIES = 20  # a province chart with more than twice this many counties shows the first and last ones
 FAILING_ROWS = 30  # non-compliant schools listed on the page (all in the workbook)
+PLAN_TOP = 10  # largest additions of the plan shown on the page (all in the workbook)
+PLAN_LEVEL_ZH = {"whole_school": "全校", "primary": "小学部分", "junior": "初中部分"}
 REASON_SCHOOLS = 3  # schools named per item in a reason sentence (all in the workbook)
 
 BOOL_FIELDS = {c.name for c in RETURN_COLUMNS if c.kind == "bool"}
@@ -41,7 +43,7 @@ YUAN_FIELDS = {"special_school_funding_per_student"}
 SCHOOL_ITEMS = ("QS", "G03", "G04", "G05")  # items judged school by school (school_item_failures)
 TREND_NOTE = ("年均变化（趋势）与预计达标年份按剔除数据待核实学校后的差异系数计算：最近五个有数据年度（至少三年）两两年度间"
               "变化率的中位数（泰尔—森斜率），不受个别年份填报错误左右；预计达标年份为过中位点、以该斜率延伸的直线首次"
-              "不高于标准的年份。最近一年变化为与上一个有数据年度之差。数据待核实的学校见“八、数据待核实学校”。")
+              "不高于标准的年份。最近一年变化为与上一个有数据年度之差。数据待核实的学校见“九、数据待核实学校”。")
 
 
 def _env() -> Environment:
@@ -243,6 +245,38 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
         if seen[k] <= SCHOOL_GAPS_PER_INDICATOR:
             top_gaps.append(g)
 
+    # ---- 7. what it takes: the least-cost plan (spec §6; marts.investment_plan*)
+    plan_summary, plan_rows = D.plan(con, county_code, year)
+    plan_needed = not all(b["quality_resource_met"] for b in D.balance(con, county_code, year).values())
+    plan = None
+    if plan_summary is not None:
+        ps = plan_summary
+        categories = [
+            ("高于规定学历教师", ps["teachers_above_degree_added"], "人", None),
+            ("县级以上骨干教师", ps["backbone_teachers_added"], "人", None),
+            ("体育、艺术专任教师", ps["pe_art_teachers_added"], "人", None),
+            ("教师人员经费（一年）", None, None, ps["teachers_cost"]),
+            ("教学及辅助用房", ps["teaching_aux_area_m2_added"], "平方米", ps["teaching_aux_area_cost"]),
+            ("体育运动场馆", ps["sports_area_m2_added"], "平方米", ps["sports_area_cost"]),
+            ("教学仪器设备", ps["equipment_yuan_added"], "元", ps["equipment_yuan_added"]),
+            ("网络多媒体教室", ps["multimedia_classrooms_added"], "间", ps["multimedia_classrooms_cost"]),
+        ]
+        plan = {
+            "status": ps["status"], "status_zh": ps["status_zh"], "verified": ps["verified"],
+            "explanation": ps["explanation_zh"], "solver": ps["solver"],
+            "cost_total": ps["cost_total"], "cost_capital": ps["cost_capital"], "cost_annual": ps["cost_annual"],
+            "lower_bound": ps["lower_bound"], "gap": ps["gap"], "schools": ps["schools_with_additions"],
+            "flagged_parts": ps["flagged_parts"],
+            "categories": [{"name": n, "amount": a, "unit": u, "cost": c} for n, a, u, c in categories
+                           if (a or c)],
+            "additions": [{
+                "code": r["school_code"], "name": r["school_name"] or r["school_code"],
+                "level_zh": PLAN_LEVEL_ZH.get(r["level"], r["level"]), "item": r["item_name_zh"],
+                "amount": r["amount"], "unit": r["unit_zh"], "unit_cost": r["unit_cost"], "cost": r["cost"],
+                "kind_zh": "一年人员经费" if r["cost_kind"] == "annual" else "一次性投入",
+            } for r in plan_rows],
+        }
+
     # ---- 6. urban / town / rural inequality (Theil-T decomposition)
     theil_rows = []
     t_rows, g_rows = D.theil(con, county_code, year)
@@ -277,7 +311,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
         "holders": holders, "failing": failing, "failing_rows": FAILING_ROWS, "failing_dist": failing_dist,
         "gaps": gaps, "school_gaps": school_gaps, "top_school_gaps": top_gaps,
         "gaps_per_indicator": SCHOOL_GAPS_PER_INDICATOR,
-        "theil": theil_rows, "flagged": flagged,
+        "theil": theil_rows, "flagged": flagged, "plan": plan, "plan_top": PLAN_TOP, "plan_needed": plan_needed,
         "flagged_schools": len({(f["year"], f["code"]) for f in flagged}),
         "has_quality_composite": any(q["composite_info"] is not None for q in quality),
     }
@@ -660,7 +694,21 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
                 ["center", "center", "text", "text", vf, vf,
                  tuple("v0" if g["unit"] == "元" else "v1" for g in ctx["school_gaps"]), "center"])
 
-        # -- 7. Theil
+        # -- 7. the least-cost plan: every addition
+        if ctx["plan"] is not None:
+            pl = ctx["plan"]
+            note = (f"{pl['status_zh']}；投入总额 {L.fmt_num(pl['cost_total'])} 元（一次性投入 {L.fmt_num(pl['cost_capital'])} 元，"
+                    f"教师一年人员经费 {L.fmt_num(pl['cost_annual'])} 元）；成本下界 {L.fmt_num(pl['lower_bound'])} 元，"
+                    f"差距 {L.fmt_pct(pl['gap'], 2)}。{pl['explanation'] or ''}") if pl["cost_total"] is not None \
+                else f"{pl['status_zh']}：{pl['explanation'] or ''}"
+            rows = [[a["name"], a["code"], a["level_zh"], a["item"], a["amount"], a["unit"], a["unit_cost"], a["cost"],
+                     a["kind_zh"]] for a in pl["additions"]]
+            b.table("达标所需投入", f"{title}：达标所需投入（最低成本方案）", note,
+                    ["学校", "学校标识码", "投入对象", "投入项目", "数量", "单位", "单价（元）", "金额（元）", "类别"],
+                    [32, 13, 10, 20, 12, 8, 12, 14, 12], rows,
+                    ["text", "text", "center", "text", "g", "center", "v0", "v0", "center"])
+
+        # -- 8. Theil
         rows = []
         for t in ctx["theil"]:
             shares = [x for g in t["groups"] for x in ((g["resource"], g["students"]) if g else (None, None))]
@@ -671,7 +719,7 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
                 [7, 6, 40, 10, 10, 10, 11] + [11] * 6, rows,
                 ["center", "center", "text", "v3", "v3", "v3", "pct"] + ["pct"] * 6)
 
-        # -- 8. flagged schools
+        # -- 9. flagged schools
         rows = [[f["year"], f["name"], f["code"], f["level_zh"], f["rule"], f["rule_id"], f["field_zh"], f["unit"],
                  f["raw_value"], f["expected"], f["effect"]] for f in ctx["flagged"]]
         b.table("数据待核实学校", f"{title}：数据待核实学校",

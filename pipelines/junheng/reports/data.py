@@ -70,6 +70,17 @@ READS: dict[str, tuple[str, ...]] = {
         "county_code", "year", "school_code", "level", "method", "indicator", "rule_id", "field",
         "submitted_value", "expected", "part_value", "cv", "cv_clean", "cv_threshold", "provisional",
     ),
+    "marts.investment_plan_summary": (
+        "county_code", "year", "target_year", "status", "status_zh", "verified", "explanation_zh", "cost_total",
+        "cost_capital", "cost_annual", "lower_bound", "gap", "teachers_above_degree_added", "backbone_teachers_added",
+        "pe_art_teachers_added", "teachers_cost", "teaching_aux_area_m2_added", "teaching_aux_area_cost",
+        "sports_area_m2_added", "sports_area_cost", "equipment_yuan_added", "multimedia_classrooms_added",
+        "multimedia_classrooms_cost", "schools_with_additions", "flagged_parts", "solver",
+    ),
+    "marts.investment_plan": (
+        "county_code", "year", "target_year", "school_code", "school_name", "level", "resource", "item_name_zh",
+        "unit_zh", "amount", "unit_cost", "cost", "cost_kind", "item_order",
+    ),
 }
 
 PART_ORDER = {"resource": 0, "government": 1, "quality": 2, "recognition": 3}
@@ -172,6 +183,15 @@ def compliance(con, county_code: str, year: int) -> list[dict]:
 
 def school_quality_values(con, county_code: str, year: int) -> list[dict]:
     return _cy(con, "marts.school_indicators", county_code, year, "method = 'quality'")
+
+
+def plan(con, county_code: str, year: int) -> tuple[dict | None, list[dict]]:
+    """The load's investment plan for the data year's students (spec §6): its summary row (None when the county
+    meets §4.1 and was not planned) and every addition, largest cost first."""
+    summary = _cy(con, "marts.investment_plan_summary", county_code, year, "target_year = year")
+    additions = _cy(con, "marts.investment_plan", county_code, year, "target_year = year",
+                    order="cost DESC, school_code, item_order")
+    return (summary[0] if summary else None), additions
 
 
 def scorecard(con, county_code: str, year: int) -> list[dict]:

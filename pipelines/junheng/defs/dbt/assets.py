@@ -29,6 +29,9 @@ from junheng.defs.resources import WarehouseResource
 from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, keep_partial_parse
 
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
+# written by defs/planner (Python, one multi-asset), read by the plan marts
+PLAN_COUNTIES_KEY = dg.AssetKey(["planner", "plan_counties"])
+PLAN_ADDITIONS_KEY = dg.AssetKey(["planner", "plan_additions"])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -60,6 +63,8 @@ class JunhengDbtTranslator(DagsterDbtTranslator):
         ("raw", "census_schools"): CENSUS_KEY,
         ("raw", "county_returns"): RETURNS_KEY,
         ("marts", "submission_flags"): FLAGS_KEY,
+        ("planner", "plan_counties"): PLAN_COUNTIES_KEY,
+        ("planner", "plan_additions"): PLAN_ADDITIONS_KEY,
     }
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
@@ -168,7 +173,8 @@ def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
 
 @dbt_assets(
     manifest=ensure_manifest(),
-    select="tag:trend",
+    # all-years models, rebuilt whole after the per-year ones: trends, and the plan marts over the planner's tables
+    select="tag:trend tag:plan",
     exclude="resource_type:seed",
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_trends",

@@ -65,7 +65,7 @@ def main_plan(argv: list[str]) -> int:
         print("目标年度不能早于数据年度 / the target year cannot be before the data year", file=sys.stderr)
         return 2
     try:
-        problems, results = make_plans(warehouse, year, [args.county], costs=costs, target_year=target,
+        problems, results = make_plans(warehouse, {year: [args.county]}, costs=costs, target_year=target,
                                        time_limit=args.time_limit)
     except (PlanInputError, VerificationError) as e:
         print(str(e), file=sys.stderr)

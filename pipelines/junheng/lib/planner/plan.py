@@ -36,24 +36,27 @@ def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
         group by county_code having not bool_and(coalesce(quality_resource_met, false)) order by 1""", [year]).fetchall()]
 
 
-def _verify(source: Path, year: int, problems: list[CountyProblem], results: list[PlanResult], factors, vars_json, log_dir):
+def _verify(source: Path, problems: list[CountyProblem], results: list[PlanResult], factors, vars_json, log_dir):
+    """Recompute every plan with additions by the official dbt models, all years in one invocation."""
     todo = [(p, r) for p, r in zip(problems, results) if r.additions]
     if not todo:
         return
-    with vf.scratch_database(source, year, [p.county_code for p, _ in todo]) as path:
+    years = sorted({p.year for p, _ in todo})
+    with vf.scratch_database(source, [(p.year, p.county_code) for p, _ in todo]) as path:
         if factors:
-            vf.apply_projection(path, year, factors)
+            vf.apply_projection(path, years[0], factors)
         scon = duckdb.connect(str(path), read_only=True)
         try:
             fields, units = vf.census_fields(scon)
         finally:
             scon.close()
-        vf.apply_additions(path, year, {p.county_code: vf.census_changes(p, r.additions, fields, units) for p, r in todo})
-        log = (log_dir / f"plan-verify-{year}-{int(time.time())}.log") if log_dir else None
-        vf.run_verdict_models(path, year, vars_json, log)
-        got = vf.verdicts(path, year)
+        vf.apply_additions(path, None, {(p.year, p.county_code): vf.census_changes(p, r.additions, fields, units)
+                                        for p, r in todo})
+        log = (log_dir / f"plan-verify-{years[0]}-{years[-1]}-{int(time.time())}.log") if log_dir else None
+        vf.run_verdict_models(path, years[0], vars_json, log, last_year=years[-1])
+        got = vf.verdicts(path)
     for p, r in todo:
-        ok, why = got.get(p.county_code, (False, "复核结果缺失 / no verdict"))
+        ok, why = got.get((p.county_code, p.year), (False, "复核结果缺失 / no verdict"))
         r.verified = ok
         r.verification_zh = ("复核通过：以方案投入后的数据由官方指标模型重新计算，达到资源配置要求 / recomputed by the "
                              "official dbt models: passes §4.1") if ok else f"复核未通过 / recomputation fails: {why}"
@@ -61,27 +64,34 @@ def _verify(source: Path, year: int, problems: list[CountyProblem], results: lis
 
 def make_plans(
     source: Path,
-    year: int,
-    counties: list[str],
+    requests: dict[int, list[str]],
     costs: dict[str, float] | None = None,
     target_year: int | None = None,
     vars_json: str | None = None,
     time_limit: float = 60.0,
     log_dir: Path | None = None,
 ) -> tuple[list[CountyProblem], list[PlanResult]]:
-    """Plans for `counties` of `year` from the warehouse file `source` (opened read-only; the caller holds no
-    read-write connection to it while this runs)."""
-    target_year = target_year or year
+    """Plans for the counties of each year in `requests` ({year: counties}) from the warehouse file `source` (opened
+    read-only; the caller holds no read-write connection to it while this runs). `target_year` (one data year only):
+    plan for the students projected to that year."""
+    requests = {y: c for y, c in requests.items() if c}
+    if target_year is not None and len(requests) != 1:
+        raise ValueError("a target year needs exactly one data year")
+    factors: dict = {}
+    problems: list[CountyProblem] = []
     con = duckdb.connect(str(source), read_only=True)
     try:
-        factors = student_factors(con, year, target_year, counties) if target_year != year else {}
-        if not factors:
-            problems = load_problems(con, year, counties, costs, target_year)
+        for year, counties in sorted(requests.items()):
+            if target_year is not None and target_year != year:
+                factors = student_factors(con, year, target_year, counties)
+            else:
+                problems += load_problems(con, year, counties, costs)
     finally:
         con.close()
     if factors:
         # the target year's school parts (split shares change with the students) come from the official models
-        with vf.scratch_database(source, year, counties) as base:
+        (year, counties), = requests.items()
+        with vf.scratch_database(source, [(year, c) for c in counties]) as base:
             vf.apply_projection(base, year, factors)
             vf.run_verdict_models(base, year, vars_json)
             scon = duckdb.connect(str(base), read_only=True)
@@ -90,12 +100,12 @@ def make_plans(
             finally:
                 scon.close()
     results = [solve(p, time_limit=time_limit) for p in problems]
-    _verify(source, year, problems, results, factors, vars_json, log_dir)
+    _verify(source, problems, results, factors, vars_json, log_dir)
     retry = [i for i, r in enumerate(results) if r.verified is False]
     if retry:
         for i in retry:
             results[i] = solve(problems[i], time_limit=time_limit, strict=True)
-        _verify(source, year, [problems[i] for i in retry], [results[i] for i in retry], factors, vars_json, log_dir)
+        _verify(source, [problems[i] for i in retry], [results[i] for i in retry], factors, vars_json, log_dir)
     for r in results:
         if r.verified is False:
             r.status = "rejected"

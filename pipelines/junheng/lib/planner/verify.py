@@ -34,8 +34,8 @@ class VerificationError(RuntimeError):
 
 
 @contextmanager
-def scratch_database(source: Path, year: int, counties: list[str]) -> Iterator[Path]:
-    """A scratch warehouse holding the census rows of `counties` in `year` and the seeds, as the warehouse file
+def scratch_database(source: Path, pairs: list[tuple[int, str]]) -> Iterator[Path]:
+    """A scratch warehouse holding the census rows of the (year, county) `pairs` and the seeds, as the warehouse file
     `source` has them (attached read-only: the caller holds no read-write connection to it)."""
     tmp = Path(tempfile.mkdtemp(prefix="junheng-plan-"))
     path = tmp / "verify.duckdb"
@@ -46,7 +46,8 @@ def scratch_database(source: Path, year: int, counties: list[str]) -> Iterator[P
             con.execute(f"ATTACH '{source}' AS source (READ_ONLY)")
             con.execute("""INSERT INTO raw.census_schools
                            SELECT * FROM source.raw.census_schools
-                           WHERE year = ? AND county_code IN (SELECT unnest(?::VARCHAR[]))""", [year, counties])
+                           WHERE year::VARCHAR || '/' || county_code IN (SELECT unnest(?::VARCHAR[]))""",
+                        [[f"{y}/{c}" for y, c in pairs]])
             con.execute("CREATE SCHEMA config")
             for (table,) in con.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'config' "
@@ -96,20 +97,24 @@ def census_fields(con: duckdb.DuckDBPyConnection) -> tuple[dict[tuple[str, str],
     return fields, units
 
 
-def apply_additions(path: Path, year: int, changes: dict[str, list[tuple[str, str, float]]]) -> None:
+def apply_additions(path: Path, year: int | None, changes: dict) -> None:
+    """Add each (school, census field, amount) of `changes` ({county: rows} of `year`, or {(year, county): rows})."""
     con = duckdb.connect(str(path))
     try:
-        for county, rows in changes.items():
+        for key, rows in changes.items():
+            y, county = key if year is None else (year, key)
             for school, field, amount in rows:
                 con.execute(f"UPDATE raw.census_schools SET {field} = {field} + ? "
-                            "WHERE year = ? AND county_code = ? AND school_code = ?", [amount, year, county, school])
+                            "WHERE year = ? AND county_code = ? AND school_code = ?", [amount, y, county, school])
     finally:
         con.close()
 
 
-def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log: Path | None = None) -> None:
-    """The official dbt models on the scratch file. `vars_json`: the caller's dbt vars when they equal the last
-    parse's (a load's run window), so dbt reuses its parse state."""
+def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log: Path | None = None,
+                       last_year: int | None = None) -> None:
+    """The official dbt models on the scratch file, years `year`..`last_year` (one invocation for all of them: the
+    scratch file's profile differs from the load's, so each invocation parses the project). `vars_json`: the
+    caller's dbt vars when they cover those years."""
     target = path.parent / "target"
     target.mkdir(exist_ok=True)
     if PARTIAL_PARSE.exists():
@@ -117,7 +122,8 @@ def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log:
     env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path)}
     args = [DBT_EXECUTABLE, "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(target), "--log-path", str(path.parent / "logs"),
-            "--select", *VERDICT_MODELS, "--vars", vars_json or json.dumps({"min_year": year, "max_year": year})]
+            "--select", *VERDICT_MODELS,
+            "--vars", vars_json or json.dumps({"min_year": year, "max_year": last_year or year})]
     done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -126,19 +132,22 @@ def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log:
         raise VerificationError(f"dbt 复核失败 / dbt verification run failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
 
 
-def verdicts(path: Path, year: int) -> dict[str, tuple[bool, str]]:
-    """county -> (passes §4.1, what fails) from county_balance and the marts under it."""
+def verdicts(path: Path, year: int | None = None) -> dict:
+    """county -> (passes §4.1, what fails) from county_balance and the marts under it, for `year`; without a year,
+    (county, year) -> the same for every year."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         rows = con.execute("""
-            select county_code,
+            select county_code, year,
                    bool_and(coalesce(quality_resource_met, false)) as passes,
                    string_agg(case when not coalesce(quality_resource_met, false) then
                        level || ': ' || schools_not_compliant || ' 所学校未达标 / schools failing, '
                        || schools_undetermined || ' 所无法判定 / undetermined, 差异系数达标 / CVs met: '
                        || coalesce(quality_cv_met::varchar, 'NULL') end, '; ') as why
-            from marts.county_balance where year = ? group by county_code
+            from marts.county_balance where year = coalesce(?, year) group by county_code, year
         """, [year]).fetchall()
     finally:
         con.close()
-    return {c: (bool(p), w or "") for c, p, w in rows}
+    if year is not None:
+        return {c: (bool(p), w or "") for c, _, p, w in rows}
+    return {(c, y): (bool(p), w or "") for c, y, p, w in rows}
