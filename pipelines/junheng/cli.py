@@ -118,6 +118,7 @@ PASSTHROUGH = {
     "generate": ("junheng.generate.cli", "main_generate", "生成样例或全国规模数据 / generate sample or national data"),
     "query": ("junheng.reports.query", "main_query", "只读查询并导出 / read-only SQL, --csv / --xlsx export"),
     "report": ("junheng.reports.county", "main_report", "县域或全省报告 / county or province report (HTML + XLSX)"),
+    "verify": ("junheng.verify_cli", "main_verify", "核查表导出与答复导入 / query workbooks out (export), answers in (import)"),
 }
 
 
