@@ -277,7 +277,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
         "holders": holders, "failing": failing, "failing_rows": FAILING_ROWS, "failing_dist": failing_dist,
         "gaps": gaps, "school_gaps": school_gaps, "top_school_gaps": top_gaps,
         "gaps_per_indicator": SCHOOL_GAPS_PER_INDICATOR,
-        "theil": theil_rows, "flagged": flagged,
+        "theil": theil_rows, "flagged": flagged, "verification": D.flag_status(con, county_code, year),
         "flagged_schools": len({(f["year"], f["code"]) for f in flagged}),
         "has_quality_composite": any(q["composite_info"] is not None for q in quality),
     }
@@ -813,7 +813,14 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
         "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "has_prev": bool(prev), "levels": L.LEVELS,
         "has_quality_composite": any(lv["quality_composite"] is not None for c in ordered for lv in c["levels"].values()),
         "counts": {k: sum(1 for c in ordered if c["overall"] == k) for k in ("met", "not_met", "incomplete")},
+        "verification": _verification_rows(D.flag_statuses(con, year), ordered),
     }
+
+
+def _verification_rows(status: dict[str, dict], counties: list[dict]) -> list[dict]:
+    """Counties with open questions first (longest waiting first), then the settled ones (issue 15)."""
+    rows = [{"code": c["code"], "name": c["name"], **status[c["code"]]} for c in counties if c["code"] in status]
+    return sorted(rows, key=lambda r: (bool(r["settled"]), -(r["days_open"] or 0), r["code"]))
 
 
 def _province_code(con: duckdb.DuckDBPyConnection, province: str | None) -> str | None:

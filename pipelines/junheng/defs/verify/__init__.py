@@ -53,9 +53,11 @@ def flag_answers(context: dg.AssetExecutionContext, config: AnswersConfig, wareh
                 skipped.append(wb.name)
                 context.log.info(f"{wb.name}: 已导入过，跳过 / already imported, skipped")
                 continue
-            if not wb.problems and wb.year not in years:
+            if wb.year is not None and wb.year not in years:
                 wb.problems.append(_year_problem(wb, years))
-            problems = wb.problems or check_against_warehouse(conn, wb)
+            # Every problem of the file at once: what the file itself shows, and what only the warehouse can tell.
+            problems = sorted(wb.problems + (check_against_warehouse(conn, wb) if wb.year in years else []),
+                              key=lambda p: (p.row or 0, p.sheet or "", p.column or ""))
             if problems:
                 refused[wb.name] = [p.to_dict() for p in problems]
                 context.log.error(f"{wb.name}: 拒绝导入 / refused ({len(problems)} problem(s))\n"

@@ -93,9 +93,46 @@ QUALIFY row_number() OVER (PARTITION BY a.year, a.school_code, a.rule_id, a.fiel
     ]
 
 
+_DESC = {n: d for n, _, d in ANSWER_COLUMNS} | {
+    "current_census_value": "当前填报值 the field's value in raw.census_schools now",
+    "applies": "仍然适用 the submitted value is still the one the workbook was exported with",
+    "value": "更正值 the corrected value in force",
+    "urban_rural_code": "城乡分类代码 the 3-digit urban/rural code when the file gave one",
+    "extra_columns": "额外列 JSON object of the columns the contract does not name, as submitted",
+    "loaded_at": "入库时间 when the row was loaded (UTC)",
+    "load_run_id": "入库运行编号 run id of the load that wrote the row",
+} | {c.name: f"{c.zh} {c.name}" + (" (value in force: as submitted, or as corrected by the county)"
+                                    if c.kind == "number" else "") for c in CENSUS_COLUMNS} | {
+    "source_file": "来源文件 the file the row came from",
+    "source_sha256": "来源文件校验值 SHA-256 of that file",
+    "source_row": "来源行号 spreadsheet row in that file",
+}
+_VIEW_DESC = {
+    "flag_answers": "核查答复（只追加）/ append-only answers to the query workbooks (issue 15)",
+    "flag_answers_applicable": "核查答复及是否仍适用 / every answer, and whether it still applies (the submitted value "
+                               "is still the one exported)",
+    "census_corrections_in_force": "现行更正 / per year, school and field the latest correction that applies",
+    "census_schools_corrected": "现行学校普查 / raw.census_schools with the corrections in force: the official values "
+                                "the quality flags and dbt read",
+    "flag_confirmations_in_force": "现行确认 / confirmations (确认无误) that apply to the value in force",
+}
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def ensure_verify_schema(conn) -> None:
     for stmt in verify_ddl():
         conn.execute(stmt)
+    # Bilingual comments (a view replaced loses them): the table and the views are created here, not by dbt.
+    for name, text in _VIEW_DESC.items():
+        kind = "TABLE" if name == "flag_answers" else "VIEW"
+        conn.execute(f"COMMENT ON {kind} raw.{name} IS {_q(text)}")
+        for (col,) in conn.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' "
+                                   "AND table_name = ?", [name]).fetchall():
+            if col in _DESC:
+                conn.execute(f"COMMENT ON COLUMN raw.{name}.{col} IS {_q(_DESC[col])}")
 
 
 def confirmed_fields(conn, year: int) -> set[tuple[str, str]]:
