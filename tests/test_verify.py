@@ -165,6 +165,9 @@ def test_confirmed_values_stand_and_are_no_longer_warnings_to_answer(loop):
         assert raw == official
         assert q(wh, "select count(*) from marts.submission_flags where year = 2023 and school_code = ? and rule_id = ? "
                      "and field = ? and severity = 'warning'", [code, rule, field]) == [(1,)]
+        # a confirmed value is real: not left out of the clean figures, not listed as a school to check
+        assert q(wh, "select count(*) from marts.flagged_school_impact where year = 2023 and school_code = ? "
+                     "and field = ?", [code, field]) == [(0,)]
     # re-asking: nothing of 2023 is open any more, so its workbook lists nothing
     again = export(wh, 2023, loop["root"] / "again")
     assert rows_of(again) == []
@@ -184,6 +187,19 @@ def test_flag_status_and_corrections_marts_say_so(loop):
         assert corrected == key[(2023, code, field)] and in_force_value == corrected and submitted != corrected
         assert who == "县教育局 李四" and src == "answered_2023.xlsx" and len(sha) == 64 and row >= 4 and run
     assert q(wh, "select count(*) from raw.flag_answers where verdict = 'corrected' and year = 2023")[0][0] == len(rows)
+
+
+def test_county_and_province_reports_show_the_flag_status(loop):
+    out = loop["root"] / "reports"
+    for args in (["--county", COUNTY], []):
+        r = junheng("report", *args, "--year", "2023", "--warehouse", str(loop["wh"]), "--out", str(out))
+        assert r.returncode == 0, r.stdout + r.stderr
+    county = (out / f"county_{COUNTY}_2023.html").read_text(encoding="utf-8")
+    assert 'id="verification"' in county and "已办结，数据可定稿" in county
+    province = next(p for p in out.glob("*.html") if not p.name.startswith("county_")).read_text(encoding="utf-8")
+    assert 'id="verification-section"' in province and "已办结" in province
+    sheets = load_workbook(out / f"county_{COUNTY}_2023.xlsx").sheetnames
+    assert "数据核查" in sheets
 
 
 def test_an_implausible_correction_is_flagged_again_and_asked_again(loop):
@@ -283,13 +299,18 @@ def test_reloading_the_census_keeps_answers_that_apply_and_reopens_changed_value
     path, = (data / "census" / "2023").glob(f"{COUNTY}_*")
     assert path.suffix == ".xlsx"
     wb = load_workbook(path)
-    ws = wb.worksheets[0]
-    header_row, cols = next((c.row, {x.value: x.column for x in ws[c.row]}) for row in ws.iter_rows()
-                            for c in row if c.value == "学校标识码")
+    ws = wb["schools"] if "schools" in wb.sheetnames else wb["学校"]
     zh = {c.name: c.zh for c in CENSUS_COLUMNS}
+    header_row, cols = next((c.row, {x.value: x.column for x in ws[c.row]}) for row in ws.iter_rows()
+                            for c in row if c.value in ("学校标识码", "school_code"))
+    code_col = cols.get("school_code") or cols["学校标识码"]
+    field_col = cols.get(changed_field) or cols[zh[changed_field]]
+    hits = 0
     for row in ws.iter_rows(min_row=header_row + 1):
-        if str(row[cols["学校标识码"] - 1].value) == changed_code:
-            row[cols[zh[changed_field]] - 1].value = 999  # resubmitted, and still a slip
+        if str(row[code_col - 1].value) == changed_code:
+            row[field_col - 1].value = 999  # resubmitted, and still a slip
+            hits += 1
+    assert hits == 1
     wb.save(path)
     r = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2023")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -314,6 +335,7 @@ def test_the_sensor_asks_for_new_workbooks_in_the_answers_folder(loop, monkeypat
 
     monkeypatch.setenv("JUNHENG_DATA_DIR", str(loop["data"]))
     monkeypatch.setenv("JUNHENG_WAREHOUSE", str(loop["wh"]))
+    import junheng.definitions  # noqa: F401 - first: it silences Dagster's beta warnings
     from junheng.defs.verify import answers_files_sensor
 
     folder = loop["data"] / "answers" / "2023"

@@ -14,7 +14,8 @@ with flags as (
            string_agg(distinct f.detail, '; ' order by f.detail) as detail
     from {{ ref('stg_submission_flags') }} f
     join {{ ref('indicator_inputs') }} i on i.field = f.field
-    where f.severity = 'warning' and f.school_code is not null and {{ year_filter('f.year') }}
+    where f.severity = 'warning' and f.school_code is not null and not coalesce(f.confirmed, false)
+      and {{ year_filter('f.year') }}
     group by f.year, f.school_code, f.rule_id, f.field, i.method, i.indicator, i.level
 )
 
