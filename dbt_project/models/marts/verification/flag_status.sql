@@ -18,8 +18,7 @@ select
     cast(min(v.raised_at) filter (where v.status = 'open') as timestamp) as oldest_open_since,
     cast(date_diff('day', min(v.raised_at) filter (where v.status = 'open'), timezone('UTC', now())) as integer)
         as days_open,
-    cast(count(v.status) filter (where v.status = 'open') = 0 as boolean) as settled,
-    cast(timezone('UTC', now()) as timestamp) as as_of
+    cast(count(v.status) filter (where v.status = 'open') = 0 as boolean) as settled
 from counties c
 left join v on v.year = c.year and v.county_code = c.county_code
 group by c.year, c.county_code
