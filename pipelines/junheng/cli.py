@@ -119,6 +119,7 @@ PASSTHROUGH = {
     "query": ("junheng.reports.query", "main_query", "只读查询并导出 / read-only SQL, --csv / --xlsx export"),
     "report": ("junheng.reports.county", "main_report", "县域或全省报告 / county or province report (HTML + XLSX)"),
     "plan": ("junheng.lib.planner.cli", "main_plan", "达标所需投入方案 / least-cost plan to meet §4.1 (spec §6)"),
+    "verify": ("junheng.verify_cli", "main_verify", "核查表导出与答复导入 / query workbooks out (export), answers in (import)"),
 }
 
 

@@ -20,16 +20,17 @@ from junheng.defs.planner import planner_assets
 from junheng.defs.publish import published_warehouse_asset
 from junheng.defs.quality import quality_assets, quality_checks
 from junheng.defs.resources import WarehouseResource, warehouse_path
+from junheng.defs.verify import verify_assets, verify_sensors
 from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
-_upstream = [*ingestion_assets, *quality_assets, *dbt_asset_defs, *planner_assets]
+_upstream = [*ingestion_assets, *verify_assets, *quality_assets, *dbt_asset_defs, *planner_assets]
 
 defs = dg.Definitions(
     assets=[*_upstream, published_warehouse_asset([k for a in _upstream for k in a.keys])],
     asset_checks=[*ingestion_checks, *quality_checks],
     jobs=[load_job],
     schedules=[yearly_census_schedule],
-    sensors=[census_files_sensor],
+    sensors=[census_files_sensor, *verify_sensors],
     resources={
         "warehouse": WarehouseResource(published=str(warehouse_path()), data_dir=str(data_dir())),
         "dbt": JunhengDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),

@@ -32,7 +32,7 @@ flagged as (
     select distinct f.year, f.school_code, i.method, i.indicator, i.level
     from {{ ref('stg_submission_flags') }} f
     join {{ ref('indicator_inputs') }} i on i.field = f.field
-    where f.severity = 'warning' and f.school_code is not null
+    where f.severity = 'warning' and f.school_code is not null and not coalesce(f.confirmed, false)
 )
 
 select

@@ -1,4 +1,7 @@
--- One row per school and year: typed, with the province code (first two digits of county_code).
+-- One row per school and year: typed, with the province code (first two digits of county_code). The values in force:
+-- the submitted census with the counties' corrections (issue 15): raw.census_schools_corrected, the one place they are
+-- applied (pipelines/junheng/lib/verify/store.py), which the quality flags read too.
+-- depends_on: {{ source('raw', 'census_schools') }} {{ source('raw', 'flag_answers') }}
 select
     cast(year as integer) as year,
     cast(school_code as varchar) as school_code,
@@ -37,4 +40,4 @@ select
     cast(music_room_area_m2 as double) as music_room_area_m2,
     cast(art_rooms as double) as art_rooms,
     cast(art_room_area_m2 as double) as art_room_area_m2
-from {{ source('raw', 'census_schools') }}
+from raw.census_schools_corrected

@@ -96,6 +96,9 @@ RAW_DDL = [
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for stmt in RAW_DDL:
         conn.execute(stmt)
+    from junheng.lib.verify.store import ensure_verify_schema  # answers and the census in force (issue 15)
+
+    ensure_verify_schema(conn)
 
 
 def building_path(published: Path) -> Path:

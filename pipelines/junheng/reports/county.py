@@ -312,6 +312,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
         "gaps": gaps, "school_gaps": school_gaps, "top_school_gaps": top_gaps,
         "gaps_per_indicator": SCHOOL_GAPS_PER_INDICATOR,
         "theil": theil_rows, "flagged": flagged, "plan": plan, "plan_top": PLAN_TOP, "plan_needed": plan_needed,
+        "verification": D.flag_status(con, county_code, year),
         "flagged_schools": len({(f["year"], f["code"]) for f in flagged}),
         "has_quality_composite": any(q["composite_info"] is not None for q in quality),
     }
@@ -728,6 +729,14 @@ def _county_xlsx(path: Path, ctx: dict) -> None:
                 [7, 30, 13, 9, 48, 26, 24, 8, 12, 28, 70], rows,
                 ["int", "text", "text", "center", "text", "text", "text", "center", "g", "text", "text"])
 
+        v = ctx.get("verification")
+        if v:  # issue 15: the county's answers to the query workbooks
+            b.table("数据核查", f"{title}：数据核查进度", "待核实：未答复的质量标记；确认无误：县已确认数值属实；已更正：更正值已进入官方数据",
+                    ["状态", "待核实", "确认无误", "已更正", "待核实学校", "最久待核实（天）"], [20, 10, 10, 10, 12, 16],
+                    [["已办结" if v["settled"] else "尚有待核实问题", v["open_flags"], v["confirmed_flags"],
+                      v["corrected_flags"], v["schools_open"], v["days_open"]]],
+                    ["text", "int", "int", "int", "int", "int"])
+
         # -- notes
         ws = b.wb.add_worksheet("说明")
         ws.set_column(0, 0, 110)
@@ -861,7 +870,14 @@ def province_context(con: duckdb.DuckDBPyConnection, year: int, province: str | 
         "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "has_prev": bool(prev), "levels": L.LEVELS,
         "has_quality_composite": any(lv["quality_composite"] is not None for c in ordered for lv in c["levels"].values()),
         "counts": {k: sum(1 for c in ordered if c["overall"] == k) for k in ("met", "not_met", "incomplete")},
+        "verification": _verification_rows(D.flag_statuses(con, year), ordered),
     }
+
+
+def _verification_rows(status: dict[str, dict], counties: list[dict]) -> list[dict]:
+    """Counties with open questions first (longest waiting first), then the settled ones (issue 15)."""
+    rows = [{"code": c["code"], "name": c["name"], **status[c["code"]]} for c in counties if c["code"] in status]
+    return sorted(rows, key=lambda r: (bool(r["settled"]), -(r["days_open"] or 0), r["code"]))
 
 
 def _province_code(con: duckdb.DuckDBPyConnection, province: str | None) -> str | None:
@@ -925,6 +941,13 @@ def render_province_report(
                  "int", "int", "cv", "int", "int", "cv", "cv", st("basic", "primary"), st("basic", "junior"),
                  st("resource", "primary"), st("resource", "junior"), *(["cv", "cv"] if qc else []), "text"],
                 freeze_cols=4)
+        if ctx.get("verification"):  # issue 15: which counties still have open questions
+            b.table("数据核查进度", f"{ctx['scope']}{year}年数据核查进度", "待核实的县排在前面（等待最久的在前）",
+                    ["县级行政区划代码", "县（区）", "状态", "待核实", "确认无误", "已更正", "待核实学校", "最久待核实（天）"],
+                    [14, 18, 10, 10, 10, 10, 12, 16],
+                    [[r["code"], r["name"], "已办结" if r["settled"] else "待核实", r["open_flags"], r["confirmed_flags"],
+                      r["corrected_flags"], r["schools_open"], r["days_open"]] for r in ctx["verification"]],
+                    ["text", "text", "text", "int", "int", "int", "int", "int"])
         b.table("未达标原因明细", f"{ctx['scope']}{year}年各县未达标或无数据的评估项目", "每个项目一行；按学校判定的项目（QS、G03–G05）每所学校一行",
                 ["省份", "代码", "县（区）", "编号", "学段", "评估项目", "状态", "学校", "学校标识码"],
                 [10, 9, 18, 7, 7, 52, 8, 30, 13], ctx["detail_rows"],

@@ -81,6 +81,8 @@ READS: dict[str, tuple[str, ...]] = {
         "county_code", "year", "target_year", "school_code", "school_name", "level", "resource", "item_name_zh",
         "unit_zh", "amount", "unit_cost", "cost", "cost_kind", "item_order",
     ),
+    "marts.flag_status": ("county_code", "year", "open_flags", "confirmed_flags", "corrected_flags", "schools_open",
+                          "oldest_open_since", "days_open", "settled"),
 }
 
 PART_ORDER = {"resource": 0, "government": 1, "quality": 2, "recognition": 3}
@@ -242,6 +244,16 @@ def flagged_impact(con, county_code: str, up_to_year: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------ province
+
+
+def flag_status(con, county_code: str, year: int) -> dict | None:
+    """The county's verification status of the year (issue 15): open, confirmed and corrected questions."""
+    rows = _cy(con, "marts.flag_status", county_code, year)
+    return rows[0] if rows else None
+
+
+def flag_statuses(con, year: int) -> dict[str, dict]:
+    return {r["county_code"]: r for r in select(con, "marts.flag_status", "year = ?", [year])}
 
 
 def ranking(con, year: int, province: str | None) -> list[dict]:

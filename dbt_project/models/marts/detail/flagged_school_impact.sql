@@ -1,4 +1,7 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year']) }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail', tags=['per_year'],
+          pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ requested_years_condition('year') }}{% endif %}") }}
+-- pre_hook: delete+insert deletes only the years present in the new rows; a year whose flags were all confirmed,
+-- corrected or resubmitted away (issue 15) has none, and its old rows would stay. The hook empties the window first.
 -- The schools whose flags change a figure (spec §5: "a report that shows a trend or projection says it is computed
 -- without the flagged parts and lists those schools"; census-format.md §4: "analysts can see how the flagged schools
 -- move each indicator"). One row per warning flag on an input of an indicator (seed indicator_inputs) of a school part
@@ -14,7 +17,8 @@ with flags as (
            string_agg(distinct f.detail, '; ' order by f.detail) as detail
     from {{ ref('stg_submission_flags') }} f
     join {{ ref('indicator_inputs') }} i on i.field = f.field
-    where f.severity = 'warning' and f.school_code is not null and {{ year_filter('f.year') }}
+    where f.severity = 'warning' and f.school_code is not null and not coalesce(f.confirmed, false)
+      and {{ year_filter('f.year') }}
     group by f.year, f.school_code, f.rule_id, f.field, i.method, i.indicator, i.level
 )
 

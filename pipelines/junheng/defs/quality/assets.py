@@ -17,7 +17,9 @@ from junheng.defs.resources import WarehouseResource
 from junheng.lib.warehouse import ensure_raw_schema, pause_point
 
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
-RAW_DEPS = [dg.AssetKey(["raw", "census_schools"]), dg.AssetKey(["raw", "county_returns"])]
+# raw/flag_answers (issue 15, defs/verify): the counties' answers change the values in force and the confirmations.
+RAW_DEPS = [dg.AssetKey(["raw", "census_schools"]), dg.AssetKey(["raw", "county_returns"]),
+            dg.AssetKey(["raw", "flag_answers"])]
 
 
 def write_year_flags(conn, year: int, docs_dir: Path | None = None, baselines: Baselines | None = None) -> dict:

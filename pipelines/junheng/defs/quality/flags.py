@@ -22,6 +22,7 @@ import pandas as pd
 from junheng.defs.quality import frames as F
 from junheng.defs.quality.gx_run import Failure, GXOutcome, run_suites
 from junheng.defs.quality.rules import Rule, load_rules, rules_of_kind, rules_path
+from junheng.lib.verify.store import census_relation, confirmed_fields
 
 FLAG_COLUMNS = ["year", "county_code", "school_code", "rule_id", "severity", "field", "value", "expected", "detail"]
 CURRENT_YEAR_TABLES = ("parts_primary", "parts_junior", "values", "subcounts", "rooms")  # current_year_frames()
@@ -41,7 +42,8 @@ def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bo
 def read_census(conn: duckdb.DuckDBPyConnection, year: int) -> pd.DataFrame | None:
     if not _table_exists(conn, "raw", "census_schools"):
         return None
-    df = conn.execute("SELECT * FROM raw.census_schools WHERE year = ?", [year]).df()
+    # The values in force: the submitted census with the counties' corrections (issue 15, lib/verify/store.py).
+    df = conn.execute(f"SELECT * FROM {census_relation(conn)} WHERE year = ?", [year]).df()
     return df if len(df) else None
 
 
@@ -129,6 +131,7 @@ def compute_flags_with_outcome(
         rules=rules,
         docs_dir=docs_dir,
         prev_warnings=prev.warnings if prev else None,
+        confirmed=confirmed_fields(conn, year - 1),
     )
     baselines.put(keys[year], baseline)
     return flags, outcome
@@ -166,7 +169,8 @@ def _warnings(outcome: GXOutcome, frames: dict[str, pd.DataFrame], year: int) ->
 
 
 
-def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=None, prev_warnings=None):
+def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=None, prev_warnings=None,
+                        confirmed=frozenset()):
     rules = rules or load_rules()
     checks = F.build_checks(rules)
     cur = F.prepare_census(cur)
@@ -182,7 +186,8 @@ def _flags_and_baseline(year, cur, prev, prev2, returns, rules=None, docs_dir=No
                 [Failure(ch, F.failing_index(prev_frames[ch.table], ch)) for ch in checks if ch.table in prev_frames],
                 {}, None)
             prev_warnings = _warnings(prev_out, prev_frames, year - 1)
-        frames["yoy"] = F.yoy_frame(cur, prev, prev2, rules, set(prev_warnings))
+        # A value the county confirmed (issue 15) is real: a baseline despite its warning.
+        frames["yoy"] = F.yoy_frame(cur, prev, prev2, rules, set(prev_warnings) - set(confirmed))
     frames["returns"] = F.returns_frame(returns, rules)
     for t, df in frames.items():
         F.ensure_columns(df, checks, t)

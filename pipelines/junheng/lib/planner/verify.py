@@ -44,9 +44,15 @@ def scratch_database(source: Path, pairs: list[tuple[int, str]]) -> Iterator[Pat
         try:
             ensure_raw_schema(con)
             con.execute(f"ATTACH '{source}' AS source (READ_ONLY)")
-            con.execute("""INSERT INTO raw.census_schools
-                           SELECT * FROM source.raw.census_schools
-                           WHERE year::VARCHAR || '/' || county_code IN (SELECT unnest(?::VARCHAR[]))""",
+            # the values in force: the census with the counties' corrections (issue 15's view, the one place they are
+            # applied), written as the scratch file's census, so the plan's additions add to what the marts use
+            census = "raw.census_schools"
+            if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'source' "
+                           "AND table_schema = 'raw' AND table_name = 'census_schools_corrected'").fetchone()[0]:
+                census = "raw.census_schools_corrected"
+            con.execute(f"""INSERT INTO raw.census_schools BY NAME
+                            SELECT * FROM source.{census}
+                            WHERE year::VARCHAR || '/' || county_code IN (SELECT unnest(?::VARCHAR[]))""",
                         [[f"{y}/{c}" for y, c in pairs]])
             con.execute("CREATE SCHEMA config")
             for (table,) in con.execute(
