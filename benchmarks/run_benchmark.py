@@ -370,6 +370,8 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--work", type=Path, default=Path("/tmp/junheng_bench"))
     ap.add_argument("--keep", action="store_true", help="keep the warehouses under --work")
+    ap.add_argument("--scales", default=",".join(f"{n}/{d}" for n, d in SCALES),
+                    help="scale: the fractions of the national rows, e.g. 1/8,1/4,1/2")
     ap.add_argument("--existing", choices=("derive", "build"), default="derive",
                     help="incremental: derive the nine-year warehouse from the full one (default) or build it")
     args = ap.parse_args()
@@ -416,7 +418,7 @@ def main() -> int:
         save()
     if "scale" in only:
         res["scale"] = []
-        for num, den in SCALES:
+        for num, den in (tuple(int(x) for x in f.split("/")) for f in args.scales.split(",")):
             sub = work / f"scale_{num}_{den}"
             provinces, n = province_subset(DATA, sub / "data", num, den)
             log(f"scale {num}/{den}: provinces {','.join(provinces)}, {n:,} rows")
