@@ -10,6 +10,8 @@ Scenarios (see benchmarks/README.md):
   lower        one python process using only duckdb: read the same CSV files, compute the 2012 and 2017 county CVs
   county       one county, one year into a new warehouse, from command to published warehouse
   fixed        the stack's fixed costs: python + dagster/dbt/GX imports, a dbt parse, an empty `dbt seed`
+  scale        the scaling curve: whole provinces making up 1/8, 1/4 and 1/2 of the national rows, each rebuilt
+               (ten years) by `junheng run` beside the lower bound on the same files, in the same run
 
 Each command runs as a subprocess; a sampler thread walks its process tree with psutil every 0.2 s (the dbt
 subprocesses included) and keeps the largest single process's RSS (the "peak" figure) and the largest sum over the
@@ -44,7 +46,8 @@ RESULTS = BENCH / "results"
 PY = Path(sys.executable)
 JUNHENG = [str(PY), "-m", "junheng.cli"]
 YEARS = list(range(2015, 2025))
-ALL = ("lower", "full", "incremental", "county", "fixed")
+ALL = ("lower", "full", "incremental", "county", "fixed", "scale")
+SCALES = ((1, 8), (1, 4), (1, 2))  # the scaling curve: these fractions of the national rows, then the full rebuild
 
 # Lines of `junheng run` that open a stage; the sampler attributes memory to the open stage. The load is one
 # Dagster run now: per-step seconds come from the instance (RunReport.steps), memory is attributed to the load.
@@ -200,6 +203,46 @@ def one_county(data: Path, out: Path, year: int = 2024) -> tuple[str, int]:
     return county, len(kept)
 
 
+def province_subset(data: Path, out: Path, num: int, den: int) -> tuple[list[str], int]:
+    """A data directory with whole provinces (in code order) holding about num/den of the census rows of every year:
+    their census files copied (not linked: the loader follows no symlink out of the data folder) and their counties'
+    rows of each county return."""
+    shutil.rmtree(out, ignore_errors=True)
+    sizes: dict[str, int] = {}
+    for f in (data / "census").glob("*/*.csv"):
+        with f.open("rb") as fh:
+            sizes[f.stem] = sizes.get(f.stem, 0) + sum(1 for _ in fh) - 1
+    total, picked, acc = sum(sizes.values()), [], 0
+    for prov in sorted(sizes):
+        if acc >= total * num / den:
+            break
+        picked.append(prov)
+        acc += sizes[prov]
+    for y in YEARS:
+        (out / "census" / str(y)).mkdir(parents=True)
+        for prov in picked:
+            src = data / "census" / str(y) / f"{prov}.csv"
+            if src.exists():
+                shutil.copyfile(src, out / "census" / str(y) / src.name)
+        ret = data / "county_returns" / str(y) / "county_returns.csv"
+        if ret.exists():
+            (out / "county_returns" / str(y)).mkdir(parents=True)
+            with ret.open(encoding="utf-8", newline="") as fh, \
+                    (out / "county_returns" / str(y) / ret.name).open("w", encoding="utf-8", newline="") as oh:
+                r, w = csv.reader(fh), csv.writer(oh)
+                w.writerow(next(r))
+                w.writerows(row for row in r if row[0][:2] in picked)
+    return picked, acc
+
+
+def lower_bound(data: Path, work: Path, name: str) -> dict:
+    m = measure([str(PY), str(BENCH / "lower_bound.py"), str(data), "--out", str(work / f"{name}_cvs.parquet")],
+                work / f"{name}.out")
+    m["result"] = json.loads(m["output_tail"][-1]) if m["exit_code"] == 0 else None
+    log(f"{name}: {m['wall_s']} s wall, {m['cpu_s']} s CPU, peak {m['peak_rss_mb']} MB")
+    return m
+
+
 def compare_cvs(warehouse: Path, lb_parquet: Path) -> dict:
     """The pipeline's official CVs against the lower bound's: rows on both sides and the largest difference."""
     import duckdb
@@ -259,22 +302,38 @@ def write_results(res: dict, label: str) -> Path:
     stem = RESULTS / f"{res['date']}-{label}"
     stem.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     s = res["scenarios"]
-    lb = s.get("lower")
+    lb = s.get("lower_beside_full") or s.get("lower")
     lines = [f"# Benchmark `{label}` — {res['started']}", "",
              f"git `{res['git']}`; {res['machine']}; data {res['data']} ({res['rows_total']:,} census rows, "
              f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
-             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | wall / lower bound |",
+             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | ÷ lower bound (wall / CPU) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("lower", "full", "existing", "incremental", "county"):
+    for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county"):
         m = s.get(name)
         if not m:
             continue
-        ratio = f"{m['wall_s'] / lb['wall_s']:.1f}x" if lb and name in ("full", "incremental") else ""
+        ratio = (f"{m['wall_s'] / lb['wall_s']:.1f}x / {m['cpu_s'] / lb['cpu_s']:.1f}x"
+                 if lb and name in ("full", "incremental") else "")
         lines.append(f"| {name} | {m['wall_s']} | {m['cpu_s']} | {m['peak_rss_mb']:,} | {m['peak_tree_mb']:,} | "
                      f"{m.get('rows', 0):,} | {fmt_rate(m.get('rows', 0), m['wall_s'])} | {ratio} |")
     if "full" in s and "incremental" in s:
         lines += ["", f"Incremental / full rebuild: {s['incremental']['wall_s'] / s['full']['wall_s']:.2f} "
-                      f"(target < 0.33)."]
+                      f"wall, {s['incremental']['cpu_s'] / s['full']['cpu_s']:.2f} CPU (target ≤ 0.2)."]
+    curve = list(res.get("scale", []))
+    if "full" in s and lb:
+        curve.append({"fraction": "1/1", "rows": res["rows_total"], "lower": lb, "pipeline": s["full"],
+                      "cv_check": res.get("cv_check", {})})
+    if curve:
+        lines += ["", "## Scaling curve (ten-year rebuild; lower bound on the same files, same run)", "",
+                  "| fraction | census rows | pipeline wall / CPU s | lower bound wall / CPU s | ratio wall / CPU | "
+                  "pipeline peak MB process / tree | pipeline s per 100k rows | largest abs ΔCV, null mismatches |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for c in curve:
+            p, l, chk = c["pipeline"], c["lower"], c.get("cv_check") or {}
+            lines.append(f"| {c['fraction']} | {c['rows']:,} | {p['wall_s']} / {p['cpu_s']} | {l['wall_s']} / "
+                         f"{l['cpu_s']} | {p['wall_s'] / l['wall_s']:.1f}x / {p['cpu_s'] / l['cpu_s']:.1f}x | "
+                         f"{p['peak_rss_mb']:,} / {p['peak_tree_mb']:,} | {p['wall_s'] / c['rows'] * 1e5:.1f} | "
+                         f"{chk.get('max_abs_cv_diff')}, {chk.get('null_mismatch')} |")
     for name in ("full", "incremental", "county"):
         m = s.get(name)
         if not m or not m.get("seconds"):
@@ -311,6 +370,8 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--work", type=Path, default=Path("/tmp/junheng_bench"))
     ap.add_argument("--keep", action="store_true", help="keep the warehouses under --work")
+    ap.add_argument("--scales", default=",".join(f"{n}/{d}" for n, d in SCALES),
+                    help="scale: the fractions of the national rows, e.g. 1/8,1/4,1/2")
     ap.add_argument("--existing", choices=("derive", "build"), default="derive",
                     help="incremental: derive the nine-year warehouse from the full one (default) or build it")
     args = ap.parse_args()
@@ -345,12 +406,9 @@ def main() -> int:
 
     if "lower" in only:
         log("lower bound: one DuckDB process …")
-        m = measure([str(PY), str(BENCH / "lower_bound.py"), str(DATA), "--out", str(work / "lower_bound_cvs.parquet")],
-                    work / "lower.out")
+        m = lower_bound(DATA, work, "lower_bound")
         m["rows"] = res["rows_total"]
-        m["result"] = json.loads(m["output_tail"][-1]) if m["exit_code"] == 0 else None
         s["lower"] = m
-        log(f"lower bound: {m['wall_s']} s, peak {m['peak_rss_mb']} MB")
         save()
     if "county" in only:
         county, n = one_county(DATA, work / "one_county")
@@ -358,11 +416,29 @@ def main() -> int:
         m.update(county=county, rows=n)
         s["county"] = m
         save()
+    if "scale" in only:
+        res["scale"] = []
+        for num, den in (tuple(int(x) for x in f.split("/")) for f in args.scales.split(",")):
+            sub = work / f"scale_{num}_{den}"
+            provinces, n = province_subset(DATA, sub / "data", num, den)
+            log(f"scale {num}/{den}: provinces {','.join(provinces)}, {n:,} rows")
+            lb = lower_bound(sub / "data", sub, "lower_bound")
+            m = junheng_run(sub / "data", sub / "warehouse.duckdb", None, work, f"scale_{num}_{den}")
+            c = compare_cvs(sub / "warehouse.duckdb", sub / "lower_bound_cvs.parquet") \
+                if (sub / "warehouse.duckdb").exists() else {}
+            res["scale"].append({"fraction": f"{num}/{den}", "provinces": provinces, "rows": n, "lower": lb,
+                                 "pipeline": m, "cv_check": c})
+            if not args.keep:
+                shutil.rmtree(sub, ignore_errors=True)
+            save()
     if "full" in only:
+        if "lower" in only:  # the lower bound again right before the full rebuild: the ratio of one minute
+            s["lower_beside_full"] = lower_bound(DATA, work, "lower_bound")
+            s["lower_beside_full"]["rows"] = res["rows_total"]
         m = junheng_run(DATA, work / "full.duckdb", None, work, "full")
         m["rows"] = res["rows_total"]
         s["full"] = m
-        if "lower" in only and (work / "full.duckdb").exists():
+        if "lower" in only and (work / "full.duckdb").exists():  # lower_bound_cvs.parquet of the bound beside it
             res["cv_check"] = compare_cvs(work / "full.duckdb", work / "lower_bound_cvs.parquet")
             log(f"same answer? {res['cv_check']}")
         save()

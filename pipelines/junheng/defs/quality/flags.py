@@ -266,7 +266,7 @@ def _postprocess_yoy(flags: pd.DataFrame, yoy: pd.DataFrame | None, rules: dict[
     slips = {r.id for r in rules_of_kind(rules, "unit_slip")}
     if hb:
         hb_rule = hb[0]
-        gap_min = hb_rule.params.get("companion_log10_min", 0.0)
+        gap_min = hb_rule.params["companion_log10_min"]
         gaps = pd.to_numeric(flags["_gap"], errors="coerce")
         # Believable: the companion figure moved the same way (a known gap below the minimum).
         believable = (flags["rule_id"] == hb_rule.id) & gaps.notna() & (gaps < gap_min)

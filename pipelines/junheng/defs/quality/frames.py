@@ -9,7 +9,10 @@ flags (flags.py).
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -105,7 +108,7 @@ def build_checks(rules: dict[str, Rule]) -> list[Check]:
                                     f"{lvl}_students", "students > 0 when classes > 0", 0, 0, level=lvl))
         elif r.kind == "subcount":
             checks.append(Check("subcounts", "excess", r.id, r.severity, "@field", "≤ its total (@total_field)",
-                                max_value=p.get("tolerance", 0)))
+                                max_value=p["tolerance"]))
         elif r.kind == "room_area":
             checks.append(Check("rooms", "area_per_room", r.id, r.severity, "@field",
                                 _rng(p["min"], p["max"], "m²/room"), p["min"], p["max"]))
@@ -117,7 +120,7 @@ def build_checks(rules: dict[str, Rule]) -> list[Check]:
             checks.append(Check("values", "offsection_value", r.id, r.severity, "@field",
                                 "empty or 0 (section not in the school type)", 0, 0))
         elif r.kind == "negative":
-            checks.append(Check("values", "value", r.id, r.severity, "@field", "≥ 0", min_value=p.get("min", 0)))
+            checks.append(Check("values", "value", r.id, r.severity, "@field", "≥ 0", min_value=p["min"]))
         elif r.kind == "hb":
             info = next(iter(rules_of_kind(rules, "hb_info")), None)
             checks.append(Check("yoy", "hb_z", r.id, r.severity, "@field",
@@ -171,25 +174,48 @@ def prepare_census(df: pd.DataFrame | None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+SPLIT_WEIGHTS_SEED = Path(__file__).resolve().parents[4] / "dbt_project" / "seeds" / "split_weights.csv"
+
+
+@lru_cache(maxsize=4)
+def split_weights(path: Path = SPLIT_WEIGHTS_SEED) -> tuple[dict, dict]:
+    """The section split weights of balance-methods.md §1 from the seed dbt's int_school_parts reads (one definition):
+    ({school_type: {section: weight}} of the national '*' rows, {(province_code, school_type): {section: weight}}
+    of the provincial overrides)."""
+    national: dict[str, dict[str, float]] = {}
+    overrides: dict[tuple[str, str], dict[str, float]] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            w = float(row["weight"])
+            if row["province_code"] == "*":
+                national.setdefault(row["school_type"], {})[row["section"]] = w
+            else:
+                overrides.setdefault((row["province_code"], row["school_type"]), {})[row["section"]] = w
+    return national, overrides
+
+
 def section_shares(df: pd.DataFrame, level: str) -> pd.Series:
-    """Weighted share of the whole-school facilities that goes to `level` (balance-methods.md §1)."""
-    a = df["primary_students"].fillna(0)
-    b = df["junior_students"].fillna(0)
-    c = df["senior_students"].fillna(0)
-    t = df["school_type"]
-    share = pd.Series(1.0, index=df.index)
-    d9 = a + 1.1 * b
-    d12 = a + 1.1 * b + 1.32 * c
-    dcs = b + 1.2 * c
+    """Weighted share of the whole-school facilities that goes to `level` (balance-methods.md §1), exactly as
+    int_school_parts computes it: weight(level) x students(level) / sum over the type's sections of weight x students,
+    with the seed's provincial overrides (province = the first two digits of the county code). Types without seed
+    rows (special schools) keep the whole figure."""
+    national, overrides = split_weights(SPLIT_WEIGHTS_SEED)
+    t = df["school_type"].astype(object)
+    province = df["county_code"].astype(str).str[:2]
+    key = province + "|" + t.astype(str)
+    weighted = pd.Series(0.0, index=df.index)
+    level_weight = pd.Series(np.nan, index=df.index)
+    for sec in sorted(SECTION_NAMES):  # dbt sums `order by section`: the same order, the same rounding
+        w = t.map({typ: ws[sec] for typ, ws in national.items() if sec in ws}).astype("float64")
+        ovr = {f"{p}|{typ}": ws[sec] for (p, typ), ws in overrides.items() if sec in ws}
+        if ovr:
+            w = key.map(ovr).astype("float64").where(lambda o: o.notna() & w.notna(), w)
+        weighted = weighted + (w * df[f"{sec}_students"].fillna(0)).fillna(0)
+        if sec == level:
+            level_weight = w
     with np.errstate(divide="ignore", invalid="ignore"):
-        if level == "primary":
-            share = share.where(t != "nine_year", a / d9)
-            share = share.where(t != "twelve_year", a / d12)
-        else:
-            share = share.where(t != "nine_year", 1.1 * b / d9)
-            share = share.where(t != "twelve_year", 1.1 * b / d12)
-            share = share.where(t != "complete_secondary", b / dcs)
-    return share.replace([np.inf, -np.inf], np.nan)
+        share = (level_weight * df[f"{level}_students"].fillna(0) / weighted).where(weighted > 0)
+    return share.where(t.isin(list(national)), 1.0)
 
 
 def parts_frame(df: pd.DataFrame, level: str, rules: dict[str, Rule]) -> pd.DataFrame:
@@ -204,11 +230,11 @@ def parts_frame(df: pd.DataFrame, level: str, rules: dict[str, Rule]) -> pd.Data
         for r in rules_of_kind(rules, "range"):
             num_col = r.get("numerator").format(level=level)
             num = d[num_col] * share if r.get("split") == "whole_school" else d[num_col]
-            ok = students >= r.get("min_students", 1)
-            out[metric_name(r)] = (num * float(r.get("scale", 1.0)) / students).where(ok)
+            ok = students >= r.get("min_students")
+            out[metric_name(r)] = (num * float(r.get("scale")) / students).where(ok)
         classes = d[f"{level}_classes"]
         spc_rules = rules_of_kind(rules, "students_per_class")
-        min_st = spc_rules[0].get("min_students", 1) if spc_rules else 1
+        min_st = spc_rules[0].get("min_students") if spc_rules else 1  # no rule: the column is not checked
         out["students_per_class"] = (students / classes).where((classes > 0) & (students >= min_st))
         out["students_without_classes"] = ((students > 0) & ~(classes > 0) & classes.notna()).astype(float)
         out["classes_without_students"] = ((classes > 0) & ~(students > 0) & students.notna()).astype(float)
@@ -346,11 +372,11 @@ def yoy_frame(
             c, p = m[var], m[f"{var}__prev"]
             lr = np.log10(c / p).where((c > 0) & (p > 0))
             bad = m["school_code"].isin(untrusted_codes.get(var, ()))
-            if f"{var}__prev2" in m:
+            if f"{var}__prev2" in m and hb:
                 p2 = m[f"{var}__prev2"]
                 lr2 = np.log10(c / p2).where((c > 0) & (p2 > 0))
                 # Last year was the slip when this year is much closer to two years ago than to last year.
-                margin = hb[0].params.get("reversal_log10_margin", 0.5) if hb else 0.5
+                margin = hb[0].params["reversal_log10_margin"]
                 bad |= (lr.abs() > margin) & (lr2.abs() < lr.abs() - margin)
             d["value"], d["prev"] = c, p.where(~bad)
             d["log10_ratio"] = lr.where(~bad)
@@ -369,7 +395,7 @@ def yoy_frame(
                 if var in dict(section_vars(r)):
                     groups = pd.Series(lvl, index=m.index) if lvl else m["school_type"].astype(str)
                     d["hb_z"] = hb_scores(c, d["prev"], groups, r.params["U"], r.params["A"],
-                                          r.params.get("min_group", 10))
+                                          r.params["min_group"])
             for r in slips:
                 k = r.params["log10_ratio"]
                 dist = np.minimum((d["log10_ratio"] - k).abs(), (d["log10_ratio"] + k).abs())
@@ -411,7 +437,7 @@ def returns_frame(ret: pd.DataFrame | None, rules: dict[str, Rule]) -> pd.DataFr
         v = long["value"]
         others = long["county_code"].map(above_by_county) - (v > mx).astype(int)
         long["share_suspect"] = v.where(long["field"].isin(rates) & (v > 0) & (v <= mx)
-                                        & (others >= share[0].params.get("min_others_above", 3)))
+                                        & (others >= share[0].params["min_others_above"]))
     return _floatify(long)
 
 
