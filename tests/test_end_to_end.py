@@ -172,7 +172,7 @@ def test_flags_do_not_change_official_figures(e2e):
 
 
 def _tables(wh: Path) -> dict[str, list[tuple]]:
-    """Every raw table and mart, load metadata (times, run ids) aside, in a stable order."""
+    """Every raw table and mart, load metadata (times, run ids, the solver's seconds) aside, in a stable order."""
     with duckdb.connect(str(wh), read_only=True) as conn:
         names = conn.execute("select table_schema || '.' || table_name from information_schema.tables "
                              "where table_schema in ('raw', 'marts') order by 1").fetchall()
@@ -180,7 +180,7 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
         for (name,) in names:
             cols = [c for (c,) in conn.execute(f"select column_name from information_schema.columns where "
                                                f"table_schema || '.' || table_name = '{name}' order by ordinal_position")
-                    .fetchall() if c not in ("loaded_at", "load_run_id")]
+                    .fetchall() if c not in ("loaded_at", "load_run_id", "solve_seconds")]
             out[name] = conn.execute(f"select {', '.join(cols)} from {name} order by all").fetchall()
     return out
 

@@ -93,8 +93,24 @@ RAW_DDL = [
 ]
 
 
+# The investment planner's output (lib/planner/plan.py writes it; the dbt plan marts read it as sources).
+PLANNER_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS planner",
+    """CREATE TABLE IF NOT EXISTS planner.plan_counties (
+        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
+        status VARCHAR NOT NULL, verified BOOLEAN, reason_zh VARCHAR, verification_zh VARCHAR,
+        cost DOUBLE NOT NULL, lower_bound DOUBLE, gap DOUBLE, solver VARCHAR, solve_seconds DOUBLE NOT NULL,
+        nodes BIGINT NOT NULL, student_factor_primary DOUBLE, student_factor_junior DOUBLE,
+        costs_source VARCHAR NOT NULL, planned_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS planner.plan_additions (
+        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
+        school_code VARCHAR NOT NULL, level VARCHAR NOT NULL, resource VARCHAR NOT NULL,
+        amount DOUBLE NOT NULL, unit_cost DOUBLE NOT NULL, cost DOUBLE NOT NULL)""",
+]
+
+
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    for stmt in RAW_DDL:
+    for stmt in [*RAW_DDL, *PLANNER_DDL]:
         conn.execute(stmt)
     from junheng.lib.verify.store import ensure_verify_schema  # answers and the census in force (issue 15)
 

@@ -13,20 +13,8 @@ from junheng.lib.planner import verify as vf
 from junheng.lib.planner.data import load_problems, student_factors
 from junheng.lib.planner.problem import CountyProblem
 from junheng.lib.planner.solve import PlanResult, solve
+from junheng.lib.warehouse import PLANNER_DDL
 
-PLANNER_DDL = [
-    "CREATE SCHEMA IF NOT EXISTS planner",
-    """CREATE TABLE IF NOT EXISTS planner.plan_counties (
-        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
-        status VARCHAR NOT NULL, verified BOOLEAN, reason_zh VARCHAR, verification_zh VARCHAR,
-        cost DOUBLE NOT NULL, lower_bound DOUBLE, gap DOUBLE, solver VARCHAR, solve_seconds DOUBLE NOT NULL,
-        nodes BIGINT NOT NULL, student_factor_primary DOUBLE, student_factor_junior DOUBLE,
-        costs_source VARCHAR NOT NULL, planned_at TIMESTAMP NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS planner.plan_additions (
-        county_code VARCHAR NOT NULL, year INTEGER NOT NULL, target_year INTEGER NOT NULL,
-        school_code VARCHAR NOT NULL, level VARCHAR NOT NULL, resource VARCHAR NOT NULL,
-        amount DOUBLE NOT NULL, unit_cost DOUBLE NOT NULL, cost DOUBLE NOT NULL)""",
-]
 
 
 def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
