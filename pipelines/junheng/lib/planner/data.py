@@ -68,9 +68,11 @@ def plan_items(con, province: str, costs: dict[str, float] | None = None) -> dic
         raise PlanInputError(f"--costs: 未知的投入项目 / unknown plan items: {', '.join(sorted(unknown))} "
                              f"(known: {', '.join(sorted(cost_rows))})")
     cost_rows.update(costs or {})
-    for resource, scope, step, integral, name_zh, unit_zh in con.execute(
-            "select resource, scope, step, integral, name_zh, unit_zh from config.plan_items order by sort_order").fetchall():
-        items[resource] = Item(resource, scope, float(step), bool(integral), float(cost_rows[resource]), name_zh, unit_zh)
+    for resource, scope, step, integral, name_zh, unit_zh, unit_constant in con.execute(
+            "select resource, scope, step, integral, name_zh, unit_zh, census_unit_constant from config.plan_items "
+            "order by sort_order").fetchall():
+        items[resource] = Item(resource, scope, float(step), bool(integral), float(cost_rows[resource]), name_zh,
+                               unit_zh, constant(con, unit_constant, province) if unit_constant else 1.0)
     return items
 
 
@@ -131,6 +133,7 @@ def load_problems(
                 },
                 raisable=(not public_only) or (ownership == "public" and authority == "county"),
                 school_name=name or "",
+                census={} if equip_10k is None else {"equipment_value_yuan": float(equip_10k)},
             ))
         for p in parts:
             p.resources = {k: (None if v is None else float(v)) for k, v in p.resources.items()}

@@ -24,6 +24,7 @@ class Item:
     cost: float  # yuan per unit of the resource
     name_zh: str = ""
     unit_zh: str = ""
+    census_unit: float = 1.0  # resource units per census unit (equipment: 10,000 yuan per 万元)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Part:
     resources: dict[str, float | None]
     raisable: bool = True  # the county may invest here (public and county-run; seed method_constants)
     school_name: str = ""
+    census: dict[str, float] = field(default_factory=dict)  # resource -> the census value, where units differ
 
 
 @dataclass
@@ -79,7 +81,13 @@ def part_resource(problem: CountyProblem, part: Part, resource: str, additions: 
         return None
     item = problem.items.get(resource)
     if item is not None and item.scope == "school":
-        return (base + additions.get((part.school_code, None, resource), 0.0)) * part.share
+        add = additions.get((part.school_code, None, resource), 0.0)
+        if item.census_unit != 1.0:
+            # as dbt computes it from the census with the addition in place: ((c + Δ/u)·u)·share, c = base/u the
+            # census value; the same doubles, so a plan exactly at a standard is judged the same way
+            c = part.census.get(resource, base / item.census_unit)
+            return ((c + add / item.census_unit) * item.census_unit) * part.share
+        return (base + add) * part.share
     if item is None:
         return base
     return base + additions.get((part.school_code, part.level, resource), 0.0)

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from junheng.lib.planner.problem import (Additions, CountyProblem, cost_of, cv_ok, evaluate, part_resource,
+from junheng.lib.planner.problem import (Additions, CountyProblem, cost_of, cv_ok, evaluate, part_resource, part_state,
                                          passes_after_change)
 
 SOLVE_MARGIN = 1e-5  # relative tightening of thresholds inside the solver (spec §6 "ties and units"): above SCIP's
@@ -62,7 +62,7 @@ _LEVEL_ZH = {"primary": "小学", "junior": "初中"}
 
 
 def _build(problem: CountyProblem, whole_steps: bool, cones: set[tuple[str, str]] | None = None,
-           school_rule: bool = True):
+           school_rule: bool = True, accept: float = 0.0):
     """The model with the school rule (unless school_rule=False) and the CV cones of `cones` ((level, indicator);
     None: all of them)."""
     from pyscipopt import Model, quicksum
@@ -109,15 +109,11 @@ def _build(problem: CountyProblem, whole_steps: bool, cones: set[tuple[str, str]
     allowed_missed = n - problem.min_met
     if school_rule:
         for p in problem.parts:
+            if part_state(problem, p, {}, accept) is True:
+                continue  # compliant today (additions never lower a value)
             now = {i.code: part_resource(problem, p, i.resource, {}) for i in problem.indicators}
             below = [i for i in problem.indicators
-                     if now[i.code] is not None and now[i.code] / p.students * i.scale < i.standard[p.level]]
-            if not below:
-                continue
-            if len(below) <= allowed_missed and all(
-                now[i.code] / p.students * i.scale >= problem.min_share * i.standard[p.level] for i in below
-            ):
-                continue  # compliant today; additions never lower a value
+                     if now[i.code] is not None and now[i.code] / p.students * i.scale < i.standard[p.level] * (1 + accept)]
             z = {}
             for i in below:
                 need = i.standard[p.level] * (1 + SOLVE_MARGIN) * p.students / i.scale  # resource at the standard
@@ -216,7 +212,7 @@ def solve(problem: CountyProblem, time_limit: float = 60.0, strict: bool = False
         cones = {(lv, i.code) for lv in problem.cv_threshold for i in problem.indicators
                  if not cv_ok(problem, lv, i, {}, SOLVE_MARGIN)}  # those above their threshold today, from the start
         while True:
-            m, var = _build(problem, whole_steps, cones)
+            m, var = _build(problem, whole_steps, cones, accept=accept)
             m.setParam("limits/time", max(1.0, time_limit - (time.perf_counter() - started)))
             m.optimize()
             status = m.getStatus()
