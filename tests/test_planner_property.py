@@ -108,7 +108,7 @@ def test_random_counties_plans_pass_the_official_models_and_waste_nothing(tmp_pa
     con = duckdb.connect(str(base), read_only=True)
     try:
         problems = load_problems(con, YEAR, counties)
-        fields, units = vf.census_fields(con)
+        fields = vf.census_fields(con)
     finally:
         con.close()
     assert len(problems) == len(counties)
@@ -123,7 +123,7 @@ def test_random_counties_plans_pass_the_official_models_and_waste_nothing(tmp_pa
     # their plans, and each plan less one unit as a county of its own (schools renamed).
     check = tmp_path / "check.duckdb"
     shutil.copyfile(base, check)
-    changes = {p.county_code: vf.census_changes(p, plans[p.county_code].additions, fields, units) for p in planned}
+    changes = {p.county_code: vf.census_changes(p, plans[p.county_code].additions, fields) for p in planned}
     variants, labels = [], {}
     by_county: dict[str, list[dict]] = {}
     for r in rows:
@@ -134,7 +134,7 @@ def test_random_counties_plans_pass_the_official_models_and_waste_nothing(tmp_pa
             code = f"34{5000 + len(labels):04d}"
             rename = {r["school_code"]: f"{code}{r['school_code'][-4:]}" for r in by_county[p.county_code]}
             variants += [{**r, "county_code": code, "school_code": rename[r["school_code"]]} for r in by_county[p.county_code]]
-            changes[code] = [(rename[s], f, a) for s, f, a in vf.census_changes(p, less, fields, units)]
+            changes[code] = [(rename[s], f, a) for s, f, a in vf.census_changes(p, less, fields)]
             labels[code] = f"{p.county_code}: {label}"
     write_census(check, variants)
     vf.apply_additions(check, YEAR, changes)

@@ -13,8 +13,6 @@ from junheng.lib.planner import verify as vf
 from junheng.lib.planner.data import load_problems, student_factors
 from junheng.lib.planner.problem import CountyProblem
 from junheng.lib.planner.solve import PlanResult, solve
-from junheng.lib.warehouse import PLANNER_DDL
-
 
 
 def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
@@ -35,10 +33,10 @@ def _verify(source: Path, problems: list[CountyProblem], results: list[PlanResul
             vf.apply_projection(path, years[0], factors)
         scon = duckdb.connect(str(path), read_only=True)
         try:
-            fields, units = vf.census_fields(scon)
+            fields = vf.census_fields(scon)
         finally:
             scon.close()
-        vf.apply_additions(path, None, {(p.year, p.county_code): vf.census_changes(p, r.additions, fields, units)
+        vf.apply_additions(path, None, {(p.year, p.county_code): vf.census_changes(p, r.additions, fields)
                                         for p, r in todo})
         log = (log_dir / f"plan-verify-{years[0]}-{years[-1]}-{int(time.time())}.log") if log_dir else None
         vf.run_verdict_models(path, years[0], vars_json, log, last_year=years[-1])
@@ -101,9 +99,7 @@ def make_plans(
 
 
 def write_plans(con: duckdb.DuckDBPyConnection, year: int, problems, results, costs_source: str = "seed") -> None:
-    """Replace the plans of `year` (one transaction)."""
-    for stmt in PLANNER_DDL:
-        con.execute(stmt)
+    """Replace the plans of `year` (one transaction; the tables come with the raw schema, lib/warehouse.py)."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM planner.plan_counties WHERE year = ?", [year])

@@ -43,9 +43,9 @@ class PlanResult:
     verification_zh: str = ""
 
 
-def _blockers(problem: CountyProblem) -> list[str]:
-    """Reasons no plan can exist that the rules show without solving: unreported values, parts that cannot be
-    raised and fail the school rule."""
+def _blockers(problem: CountyProblem) -> tuple[str, list[str]]:
+    """Why no plan can exist, as the rules show without solving: (status, reasons). Unreported values leave parts
+    undetermined (no_data); parts that cannot be raised and fail the school rule make it infeasible."""
     reasons = []
     verdict = evaluate(problem, {})
     for school, level in verdict.undetermined:
@@ -55,7 +55,7 @@ def _blockers(problem: CountyProblem) -> list[str]:
         if not raisable[(school, level)]:
             reasons.append(f"学校 {school}（{_LEVEL_ZH[level]}）未达学校标准，但不属县级公办学校，不能由本方案投入 / "
                            f"{school} {level} fails the school rule and is not a county-run public school")
-    return reasons
+    return ("no_data" if verdict.undetermined else "infeasible"), reasons
 
 
 _LEVEL_ZH = {"primary": "小学", "junior": "初中"}
@@ -196,9 +196,9 @@ def solve(problem: CountyProblem, time_limit: float = 60.0, strict: bool = False
         base.status, base.lower_bound, base.gap = "not_needed", 0.0, 0.0
         base.reason_zh = "已达到资源配置要求，无需投入 / already meets §4.1"
         return base
-    blockers = _blockers(problem)
+    status, blockers = _blockers(problem)
     if blockers:
-        base.status = "no_data" if any("未填报" in b for b in blockers) else "infeasible"
+        base.status = status
         base.reason_zh = "；".join(blockers)
         base.seconds = time.perf_counter() - started
         return base

@@ -80,27 +80,22 @@ def apply_projection(path: Path, year: int, factors: dict[str, dict[str, float]]
         con.close()
 
 
-def census_changes(problem: CountyProblem, additions: Additions, fields: dict[tuple[str, str], str],
-                   units: dict[str, float]) -> list[tuple[str, str, float]]:
-    """(school_code, census field, amount in the census unit) for every addition."""
+def census_changes(problem: CountyProblem, additions: Additions,
+                   fields: dict[tuple[str, str], str]) -> list[tuple[str, str, float]]:
+    """(school_code, census field, amount in the census unit) for every addition; a whole-school field is the same
+    for both levels, and the unit conversion is the plan item's (province-resolved in data.plan_items)."""
     out = []
     for (school, level, resource), amount in sorted(additions.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
-        field = fields[(resource, level or "primary")] if level is None else fields[(resource, level)]
-        out.append((school, field, amount / units.get(resource, 1.0)))
+        out.append((school, fields[(resource, level or "primary")], amount / problem.items[resource].census_unit))
     return out
 
 
-def census_fields(con: duckdb.DuckDBPyConnection) -> tuple[dict[tuple[str, str], str], dict[str, float]]:
-    """(resource, level) -> census field (seed indicator_inputs) and the census-unit conversion of each plan item."""
-    fields = {(r, level): f for r, level, f in con.execute("""
+def census_fields(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(resource, level) -> census field (seed indicator_inputs)."""
+    return {(r, level): f for r, level, f in con.execute("""
         select d.resource, i.level, i.field from config.indicator_inputs i
         join config.indicators d using (method, indicator)
         where i.method = 'quality' and i.role = 'resource'""").fetchall()}
-    units = {r: float(v) for r, v in con.execute("""
-        select p.resource, m.value from config.plan_items p
-        join config.method_constants m on m.constant = p.census_unit_constant and m.province_code = '*'
-    """).fetchall()}
-    return fields, units
 
 
 def apply_additions(path: Path, year: int | None, changes: dict) -> None:
