@@ -1,4 +1,6 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
+{{ config(materialized='view', tags=['flags_input']) }}
+-- A view, created by the load's first dbt step (tag flags_input): the quality flags judge the same parts (split
+-- shares, scope) before the per-year models read them; readers filter the years they need.
 -- One row per school part (primary / junior section) and year (spec §1). Whole-school facilities are split by
 -- weighted student shares: weight(section) x students(section) / sum over the school's sections (seed split_weights:
 -- 九年一贯制 A/(A+1.1B), 1.1B/(A+1.1B); 完全中学 B/(B+1.2C); 十二年一贯制 A/(A+1.1B+1.32C), 1.1B/(A+1.1B+1.32C)).
@@ -6,7 +8,6 @@
 
 with schools as (
     select * from {{ ref('stg_census_schools') }}
-    where {{ year_filter() }}
 ),
 
 sections as (

@@ -1,3 +1,4 @@
+{{ config(tags=['flags_input']) }}
 -- One row per school and year: typed, with the province code (first two digits of county_code). The values in force:
 -- the submitted census with the counties' corrections (issue 15): raw.census_schools_corrected, the one place they are
 -- applied (pipelines/junheng/lib/verify/store.py), which the quality flags read too.

@@ -138,13 +138,16 @@ def _invoke(
 
 @dbt_assets(
     manifest=ensure_manifest(),
-    select="resource_type:seed",
+    # the views the quality flags read (tag flags_input: stg_census_schools, int_school_parts) are definitions, not
+    # a year's data: created here, unpartitioned, before the flags and the per-year models that read them
+    select="resource_type:seed tag:flags_input",
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_config",
 )
 def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Thresholds and method constants (seeds): national defaults and provincial overrides."""
-    yield from _invoke(context, dbt, warehouse, ["seed"])
+    """Thresholds and method constants (seeds): national defaults and provincial overrides; the census values in
+    force and the school parts as views."""
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
 
 
 class PerYearConfig(dg.Config):
@@ -157,7 +160,7 @@ class PerYearConfig(dg.Config):
 @dbt_assets(
     manifest=ensure_manifest(),
     select="tag:per_year",
-    exclude="resource_type:seed tag:trend",
+    exclude="resource_type:seed tag:trend tag:flags_input",
     partitions_def=years_partitions,
     # A run over a range of years makes one dbt invocation (one parse) for all of them.
     backfill_policy=dg.BackfillPolicy.single_run(),
