@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+import duckdb
+
 from junheng.defs.quality import data_docs
-from junheng.defs.quality import frames as F
-from junheng.defs.quality.flags import current_year_frames
-from junheng.defs.quality.gx_run import run_suites
 from chromium import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
+from quality_db import build_template, flag_years, warehouse
 from test_quality_rules import RULES, build_panel, returns_2022
 
 # belt and braces besides the empty network namespace: every request goes to a dead proxy, loopback included
@@ -32,40 +32,25 @@ OFFLINE_FLAGS = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-
 REMOTE = re.compile(r"https?://|(?:src|href)\s*=\s*[\"']?//", re.I)
 
 
-def _frames(cur, prev, prev2, returns):
-    """The frames flags.py validates, and the prepared census rows (which name the schools)."""
-    cur = F.prepare_census(cur)
-    prev = F.prepare_census(prev) if prev is not None else None
-    prev2 = F.prepare_census(prev2) if prev2 is not None else None
-    frames = current_year_frames(cur, RULES)
-    if prev is not None:
-        frames["yoy"] = F.yoy_frame(cur, prev, prev2, RULES, set())
-    frames["returns"] = F.returns_frame(returns, RULES)
-    checks = F.build_checks(RULES)
-    for t, df in frames.items():
-        F.ensure_columns(df, checks, t)
-    return frames, cur
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """One site, filled as loads do: a copy of an old per-year site; 2022 (an earlier load that had only the
-    `values` frame), 2022 again (the reload replaces it) and 2023."""
-    root = tmp_path_factory.mktemp("docs") / "gx"
+    """One site, filled as loads do: a copy of an old per-year site; 2022 (an earlier load that had only the rules
+    of the `values` suite), 2022 again (the reload replaces it) and 2023."""
+    folder = tmp_path_factory.mktemp("docs")
+    root = folder / "gx"
     legacy = root / "2019"  # the old layout: a GX site per year, with CDN stylesheets
     (legacy / "static" / "styles").mkdir(parents=True)
     (legacy / "index.html").write_text('<link rel="stylesheet" href="https://cdn.example/b.css">', encoding="utf-8")
     y21, y22, y23 = build_panel()
+    path = warehouse(build_template(folder), folder / "wh.duckdb", [y21, y22, y23], {2022: returns_2022()})
+    values_only = {k: r for k, r in RULES.items() if r.kind in ("negative", "section_mismatch")}
     runs = {}
-    for year, cur, prev, prev2, ret, only in ((2022, y22, y21, None, returns_2022(), "values"),
-                                              (2022, y22, y21, None, returns_2022(), None),
-                                              (2023, y23, y22, y21, None, None)):
-        frames, census = _frames(cur, prev, prev2, ret)
-        if only:
-            frames = {only: frames[only]}
-        before = datetime.now(timezone.utc)
-        out = run_suites(frames, RULES, docs_dir=root, run_name=str(year), schools=census)
-        runs[year] = (out, before, datetime.now(timezone.utc))
+    with duckdb.connect(str(path)) as conn:
+        flag_years(conn, [2021])
+        for year, rules in ((2022, values_only), (2022, RULES), (2023, RULES)):
+            before = datetime.now(timezone.utc)
+            out = flag_years(conn, [year], rules=rules, docs_dir=root)[year][1]
+            runs[year] = (out, before, datetime.now(timezone.utc))
     return root, runs
 
 
@@ -84,7 +69,7 @@ def test_one_site_static_files_once(site):
     assert not (root / "2019").exists()  # the old per-year site is gone (its year comes back when validated)
     # each year's results are stored in the site; the reload of 2022 replaced its first run
     assert sorted(p.name for p in (root / "results").iterdir()) == ["2022", "2023"]
-    for suite in ("junheng_values", "junheng_parts_primary", "junheng_yoy"):
+    for suite in ("junheng_values", "junheng_parts_primary", "junheng_yoy", "junheng_events"):
         assert sorted(p.name for p in (root / "validations" / suite).iterdir()) == ["2022", "2023"]
         assert len(list((root / "validations" / suite / "2022").iterdir())) == 1
     index = (root / "index.html").read_text(encoding="utf-8")
@@ -94,7 +79,7 @@ def test_one_site_static_files_once(site):
 def test_no_remote_reference_and_no_script(site):
     root, _ = site
     files = _html_files(root)
-    assert len(files) >= 2 + 2 * 7 + 7  # index, 2 year pages, 7 validation pages a year, 7 suite pages
+    assert len(files) >= 3 + 2 * 8 + 8  # index, 2 year pages, 8–9 validation pages a year, 8–9 suite pages
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert not REMOTE.search(text), (f, REMOTE.search(text).group(0))

@@ -1,13 +1,16 @@
-"""Plausibility rules (issue 4): per rule a school that trips it and schools that do not; the flags asset.
+"""Plausibility rules (issue 4, issue 14): per rule a school that trips it and schools that do not; the flags asset.
 
-Small hand-made frames: a clean panel of schools over 2021–2022, then one offender per rule in 2022. GX runs once
-per module (fixture), so the per-rule tests are just lookups.
+Small hand-made census rows: a clean panel of schools over 2021–2022, then one offender per rule in 2022, loaded into
+a small warehouse with the dbt views the flags read (quality_db.py). The values the rules judge are SQL over those
+views (values_sql.py) and Great Expectations is the only evaluator (it returns the failing rows); the years are
+flagged in order, so 2022 reads 2021's stored verdicts. The flags are computed once per module (fixture), so the
+per-rule tests are just lookups.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -15,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from junheng.defs.quality import frames as F
-from junheng.defs.quality.flags import FLAG_COLUMNS, flags_from_frames
+from junheng.defs.quality.checks import CURRENT_YEAR_TABLES, build_checks
+from junheng.defs.quality.flags import FLAG_COLUMNS
 from junheng.defs.quality.gx_run import SUITES_DIR, suite_dicts
 from junheng.defs.quality.rules import load_rules
-from junheng.lib.warehouse import ensure_raw_schema
+from quality_db import build_template, flag_years, warehouse
 
 RULES = load_rules()
 Y = 2022
@@ -78,6 +81,13 @@ OFFENDERS = {  # rule -> (school, how 2022 is submitted)
                                                  junior_teachers=20.0)),
     "R_COUNTY_CHANGED": ("P16", lambda d: d.update(county_code="340102")),
 }
+# the rules with more than one expectation: an offender per expectation (rule, field it flags)
+VARIANTS = {
+    ("R_ROOM_AREA_PER_ROOM", "music_rooms"): ("P17", lambda d: d.update(music_rooms=0.0)),  # area without rooms
+    ("R_ROOM_AREA_PER_ROOM", "art_room_area_m2"): ("P18", lambda d: d.update(art_room_area_m2=0.0)),  # rooms, no area
+    ("R_CLASSES_FOR_STUDENTS", "primary_students"): ("P19", lambda d: d.update(primary_students=0.0)),
+    ("R_STUDENTS_PER_CLASS", "primary_students"): ("P20", lambda d: d.update(primary_classes=1.0)),
+}
 MERGER = "P14"  # students, teachers and resources all ×1.8: large but believable (info, never a warning)
 
 
@@ -93,7 +103,7 @@ def build_panel() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     base = [school(f"C{i:02d}", seed=i) for i in range(24)]
     base += [school(f"J{i:02d}", "junior", seed=100 + i) for i in range(12)]
     base += [school(f"N{i:02d}", "nine_year", seed=200 + i) for i in range(12)]
-    base += [school(f"P{i:02d}", seed=300 + i) for i in range(1, 17)]
+    base += [school(f"P{i:02d}", seed=300 + i) for i in range(1, 21)]
     base += [school("GONE1", seed=400)]
     y21 = [dict(d, year=2021) for d in base]
     y22, y23 = [], []
@@ -102,7 +112,7 @@ def build_panel() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             continue
         e = grown(d, i)
         f = grown(e, 50 + i)
-        for rule, (code, fn) in OFFENDERS.items():
+        for code, fn in [*OFFENDERS.values(), *VARIANTS.values()]:
             if code == d["school_code"] and fn is not None:
                 fn(e)
         if d["school_code"] == MERGER:
@@ -133,18 +143,32 @@ def returns_2022() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return build_template(tmp_path_factory.mktemp("quality"))
+
+
+@pytest.fixture(scope="module")
 def panel():
     return build_panel()
 
 
+def flags_of(template: Path, path: Path, census: list[pd.DataFrame], year: int, returns=None, rules=None
+             ) -> pd.DataFrame:
+    """The flags of `year` in a warehouse holding `census`, every earlier year flagged first (as a load does)."""
+    warehouse(template, path, census, returns)
+    years = sorted({int(y) for df in census for y in df["year"]} | {year})
+    with duckdb.connect(str(path)) as conn:
+        out = flag_years(conn, [y for y in years if y <= year], rules=rules)
+    return out[year][0]
+
+
 @pytest.fixture(scope="module")
-def flags(panel):
+def flags(panel, template, tmp_path_factory):
     y21, y22, _ = panel
     # Schools of the county without a return (R_RETURN_MISSING): one school in 340104.
     y22 = pd.concat([y22, pd.DataFrame([dict(school("X01", county="340104", seed=600), year=2022)])],
                     ignore_index=True)
-    out, _ = flags_from_frames(Y, y22, y21, None, returns_2022(), rules=RULES)
-    return out
+    return flags_of(template, tmp_path_factory.mktemp("flags") / "wh.duckdb", [y21, y22], Y, {Y: returns_2022()})
 
 
 CLEAN = [f"C{i:02d}" for i in range(24)] + [f"J{i:02d}" for i in range(12)] + [f"N{i:02d}" for i in range(12)]
@@ -171,6 +195,13 @@ def test_rule_trips_on_its_offender(flags, rule):
     hit = _has(flags, rule, code)
     assert len(hit), f"{rule} did not flag {code}:\n{flags[flags.school_code == code]}"
     assert (hit["severity"] == RULES[rule].severity).all()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_expectation_of_a_rule_trips_on_its_offender(flags, variant):
+    rule, field = variant
+    hit = _has(flags, rule, VARIANTS[variant][0])
+    assert field in set(hit["field"]), f"{rule} did not flag {field} of {VARIANTS[variant][0]}:\n{hit}"
 
 
 @pytest.mark.parametrize("rule", sorted(OFFENDERS))
@@ -219,36 +250,79 @@ def test_return_rules(flags):
     assert clean_county.empty, clean_county.to_string()
 
 
-def test_no_yoy_flags_without_last_year(panel):
+def test_no_yoy_flags_without_last_year(panel, template, tmp_path):
     _, y22, _ = panel
-    out, _ = flags_from_frames(Y, y22, None, None, None, rules=RULES)
+    out = flags_of(template, tmp_path / "wh.duckdb", [y22], Y)
     assert not out["rule_id"].str.startswith(("R_YOY", "R_UNIT_SLIP", "R_SCHOOL_")).any()
     assert len(_has(out, "R_NEGATIVE", "P12"))  # current-year rules still run
 
 
-def test_year_after_a_slip_is_not_flagged(panel):
+def test_year_after_a_slip_is_not_flagged(panel, template, tmp_path):
     """P13's books were ×10 in 2022 and back to normal in 2023: 2023 is clean."""
-    y21, y22, y23 = panel
-    out, _ = flags_from_frames(2023, y23, y22, y21, None, rules=RULES)
+    out = flags_of(template, tmp_path / "wh.duckdb", list(panel), 2023)
     w = out[(out["severity"] == "warning") & out["school_code"].notna()]
     assert w.empty, w.to_string()
 
 
-def test_pandas_screening_agrees_with_gx(panel):
-    """The row mask (used for the flags and last year's baseline) gives GX's own failing rows (COMPLETE)."""
-    from junheng.defs.quality.gx_run import run_suites
+def test_last_years_stored_warnings_are_no_baseline(panel, template, tmp_path):
+    """2023 compares with 2022 where 2022's stored verdicts trust the value: P04's books were out of range in 2022
+    (a warning on the year's own values), so their return to normal in 2023 is not a jump. Without that stored
+    verdict, or once the county confirmed the 2022 value (issue 15), 2022 is the baseline and 2023 is flagged."""
+    _, y22, y23 = panel  # no 2021: only 2022's own warnings keep its slips from being 2023's baseline
+    path = tmp_path / "wh.duckdb"
+    out = flags_of(template, path, [y22, y23], 2023)
+    assert _has(out, "R_YOY_HB_OUTLIER", "P04").empty and _has(out, "R_YOY_LARGE_CHANGE", "P04").empty
+    with duckdb.connect(str(path)) as conn:
+        stored = conn.execute("SELECT rule_id, field FROM marts.submission_flags WHERE year = 2022 "
+                              "AND school_code = 'P04'").fetchall()
+        assert ("R_RANGE_BOOKS_PER_STUDENT", "books") in stored
+        conn.execute("DELETE FROM marts.submission_flags WHERE year = 2022 AND school_code = 'P04'")
+        again = flag_years(conn, [2023])[2023][0]
+    assert _has(again, "R_YOY_HB_OUTLIER", "P04")["field"].tolist() == ["books"]
+    # a confirmed value is real: a baseline despite its warning
+    with duckdb.connect(str(path)) as conn:
+        flag_years(conn, [2022])
+        conn.execute("CREATE OR REPLACE VIEW raw.flag_confirmations_in_force AS "
+                     "SELECT 2022 AS year, 'P04' AS school_code, 'R_RANGE_BOOKS_PER_STUDENT' AS rule_id, "
+                     "'books' AS field")
+        confirmed = flag_years(conn, [2023])[2023][0]
+    assert _has(confirmed, "R_YOY_HB_OUTLIER", "P04")["field"].tolist() == ["books"]
 
+
+def test_thresholds_come_from_the_rules_alone(panel, template, tmp_path):
+    """The SQL computes values, GX judges them against the rules' bounds: a tighter bound in the rules (nothing else
+    changed) flags clean schools whose books per student lie beyond it, and changes no other rule on the year's own
+    values (year-over-year rules may change: a value flagged last year is no baseline)."""
     y21, y22, _ = panel
-    cur = F.prepare_census(y22)
-    frames = {"parts_primary": F.parts_frame(cur, "primary", RULES), "values": F.values_frame(cur),
-              "subcounts": F.subcounts_frame(cur, RULES)}
-    out = run_suites(frames, RULES, result_format="COMPLETE")
-    gx_fail = {(f.check.table, f.check.column, f.check.rule_id, f.check.min_value, f.check.max_value):
-               sorted(f.index) for f in out.failures}
-    for ch in F.build_checks(RULES):
-        if ch.table in frames:
-            got = sorted(F.failing_index(frames[ch.table], ch))
-            assert got == gx_fail.get((ch.table, ch.column, ch.rule_id, ch.min_value, ch.max_value), []), ch
+    rules = copy.deepcopy(RULES)
+    rules["R_RANGE_BOOKS_PER_STUDENT"].params["primary"]["max"] = 30
+    base = flags_of(template, tmp_path / "base.duckdb", [y21, y22], Y)
+    tight = flags_of(template, tmp_path / "tight.duckdb", [y21, y22], Y, rules=rules)
+    books = _has(tight, "R_RANGE_BOOKS_PER_STUDENT")
+    assert books["school_code"].isin(CLEAN).sum() > 0 and "1–30 volumes/student" in set(books["expected"])
+    assert set(_has(base, "R_RANGE_BOOKS_PER_STUDENT")["school_code"]) < set(books["school_code"])
+
+    current = {ch.rule_id for ch in build_checks(RULES) if ch.table in CURRENT_YEAR_TABLES}
+
+    def others(f):
+        f = f[f["rule_id"].isin(current - {"R_RANGE_BOOKS_PER_STUDENT"})]
+        return set(map(tuple, f[["school_code", "rule_id", "field"]].astype(str).values))
+
+    assert others(tight) == others(base)
+
+
+def test_gx_returns_every_failing_row_of_every_check(panel, template, tmp_path):
+    """GX is the evaluator of record: each check's failing rows are GX's own (its count equals its row list), and
+    every flag of a current-year rule is one of them."""
+    y21, y22, _ = panel
+    path = warehouse(template, tmp_path / "wh.duckdb", [y21, y22])
+    with duckdb.connect(str(path)) as conn:
+        out = flag_years(conn, [2021, 2022])[2022]
+    flags22, outcome = out
+    assert outcome.unexpected and all(outcome.unexpected[f.check.key] == len(f.index) for f in outcome.failures)
+    current = {f.check.rule_id for f in outcome.failures if f.check.table in CURRENT_YEAR_TABLES}
+    assert current <= {ch.rule_id for ch in build_checks(RULES)} and "R_NEGATIVE" in current
+    assert set(flags22[flags22["rule_id"].isin(current)]["rule_id"]) == current
 
 
 def test_suite_json_matches_rules():
@@ -269,16 +343,7 @@ def test_every_rule_documented_and_parameterised():
 # ---------------------------------------------------------------- the Dagster asset
 
 
-def _load(conn, df: pd.DataFrame) -> None:
-    df = df.copy()
-    df["source_file"], df["source_sha256"], df["source_row"] = "t.csv", "x", 2
-    df["loaded_at"], df["load_run_id"] = datetime(2024, 1, 1), "test"
-    conn.register("_df", df)
-    conn.execute("INSERT INTO raw.census_schools BY NAME SELECT * FROM _df")
-    conn.unregister("_df")
-
-
-def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel):
+def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel, template):
     """One run over 2022–2023 (the years after a reloaded 2022): both years' flags are replaced in the load's copy,
     and what the run materializes reaches the published file through published_warehouse."""
     import dagster as dg
@@ -289,11 +354,8 @@ def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel
     from junheng.defs.resources import WarehouseResource
 
     y21, y22, y23 = panel
-    published = tmp_path / "wh.duckdb"
+    published = warehouse(template, tmp_path / "wh.duckdb", [y21, y22, y23])
     with duckdb.connect(str(published)) as conn:
-        ensure_raw_schema(conn)
-        for df in (y21, y22, y23):
-            _load(conn, df)
         # stale rows of 2022 and 2023 that the run must replace
         conn.execute("INSERT INTO marts.submission_flags VALUES (2022, '340100', 'C00', 'R_STALE', 'warning', "
                      "NULL, NULL, NULL, NULL), (2023, '340100', 'C00', 'R_STALE', 'warning', NULL, NULL, NULL, NULL)")
@@ -311,11 +373,12 @@ def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel
     assert set(f["year"]) == {2022, 2023}
     assert len(f[(f.year == 2022) & (f.rule_id == "R_NEGATIVE") & (f.school_code == "P12")]) == 1
     assert f[(f.year == 2023) & (f.severity == "warning") & f.school_code.notna()].empty
-    # per-partition metadata: each year its own counts and Data Docs, published beside the warehouse
+    # per-partition metadata: each year its own counts, GX's seconds and Data Docs, published beside the warehouse
     mats = {m.partition: m for m in res.asset_materializations_for_node("marts__submission_flags")}
     assert set(mats) == {"2022", "2023"}
     md = mats["2022"].metadata
     assert md["warnings"].value > 0 and Path(md["gx_data_docs"].value).exists()
+    assert md["seconds"].value["gx_s"] > 0
     assert (published.parent / "docs" / "gx" / "index.html").exists()
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
     assert set(checks) == {"school_plausibility", "county_return_plausibility"}
@@ -323,16 +386,23 @@ def test_flags_asset_replaces_the_years_of_its_run_and_publishes(tmp_path, panel
     assert checks["school_plausibility"].severity.value == "WARN"
 
 
-def test_a_run_that_would_not_publish_is_refused_before_it_starts(tmp_path, panel):
+def test_flags_asset_reads_the_dbt_views():
+    """The flags read the views the load's first dbt step creates: declared upstream of the flags asset."""
+    import dagster as dg
+
+    from junheng.defs.quality import quality_assets
+
+    deps = {k.to_user_string() for k in quality_assets[0].asset_deps[dg.AssetKey(["marts", "submission_flags"])]}
+    assert {"staging/stg_census_schools", "intermediate/int_school_parts", "raw/census_schools"} <= deps
+
+
+def test_a_run_that_would_not_publish_is_refused_before_it_starts(tmp_path, panel, template):
     import dagster as dg
 
     from junheng.defs.quality import quality_assets
     from junheng.defs.resources import WarehouseResource
 
-    published = tmp_path / "wh.duckdb"
-    with duckdb.connect(str(published)) as conn:
-        ensure_raw_schema(conn)
-        _load(conn, panel[0])
+    published = warehouse(template, tmp_path / "wh.duckdb", [panel[0]])
     before = published.read_bytes()
     wh = WarehouseResource(published=str(published), data_dir=str(tmp_path))
     res = dg.materialize(quality_assets, partition_key="2021", resources={"warehouse": wh}, raise_on_error=False)
@@ -342,45 +412,28 @@ def test_a_run_that_would_not_publish_is_refused_before_it_starts(tmp_path, pane
     assert published.read_bytes() == before
 
 
-def test_next_year_reuses_the_baseline_and_gives_the_same_flags(tmp_path, panel):
-    """Flagging 2022 then 2023 in one process reuses 2022's prepared rows and warnings (no re-read, no re-screen);
-    the 2023 flags equal those computed from scratch. Reloading 2022 (a new load) is not served from memory."""
-    from junheng.defs.quality.flags import Baselines, _baseline_key, compute_flags
-
-    _, y22, y23 = panel
-    path = tmp_path / "wh.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        ensure_raw_schema(conn)
-        for df in (y22, y23):  # no 2021: 2022's own warnings alone keep its slips from being 2023's baseline
-            _load(conn, df)
-    with duckdb.connect(str(path), read_only=True) as conn:
-        scratch = compute_flags(conn, 2023)
-        baselines = Baselines()  # what one run of the flags asset carries from year to year
-        compute_flags(conn, 2022, baselines=baselines)
-        key22 = _baseline_key(conn, 2022)
-        # 2022's current-year warnings (P04's books out of range) are kept: not a baseline for 2023's changes
-        assert ("P04", "books") in baselines.get(key22).warnings
-        reused = compute_flags(conn, 2023, baselines=baselines)
-    pd.testing.assert_frame_equal(reused, scratch)
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("UPDATE raw.census_schools SET load_run_id = 'reload' WHERE year = 2022")
-        assert _baseline_key(conn, 2022) != key22 and baselines.get(_baseline_key(conn, 2022)) is None
-
-
-def test_quality_values_split_with_the_seed_and_its_provincial_overrides(tmp_path, monkeypatch):
+def test_quality_values_split_with_the_seed_and_its_provincial_overrides(tmp_path, template):
     """The per-student values the range rules judge use the section split of int_school_parts: the split_weights
     seed (spec §1 worked example: 23,226 books -> 9,711.6 primary, 13,514.4 junior), a province's override included."""
-    census = F.prepare_census(pd.DataFrame({
-        "school_code": ["a", "b"], "county_code": ["110101", "120101"], "school_type": ["nine_year", "nine_year"],
-        "primary_students": [166, 166], "junior_students": [210, 210], "books": [23226, 23226]}))
-    shares = {lvl: F.section_shares(census, lvl) for lvl in ("primary", "junior")}
-    assert (census["books"] * shares["primary"]).tolist() == pytest.approx([9711.6, 9711.6], abs=0.05)
-    assert (census["books"] * shares["junior"]).tolist() == pytest.approx([13514.4, 13514.4], abs=0.05)
-    seed = tmp_path / "split_weights.csv"
-    seed.write_text(F.SPLIT_WEIGHTS_SEED.read_text(encoding="utf-8") + "11,nine_year,junior,1.5\n", encoding="utf-8")
-    monkeypatch.setattr(F, "SPLIT_WEIGHTS_SEED", seed)
-    junior = F.section_shares(census, "junior")
-    assert junior[0] == pytest.approx(1.5 * 210 / (166 + 1.5 * 210))  # province 11: the override
-    assert junior[1] == shares["junior"][1]  # province 12: the national weight
-    parts = F.parts_frame(census, "junior", load_rules())
-    assert parts.loc[0, "books_per_student"] == pytest.approx(23226 * junior[0] / 210)
+    from junheng.defs.quality import values_sql as V
+
+    census = pd.DataFrame({
+        "year": [2022, 2022], "school_code": ["a", "b"], "school_name": ["a", "b"], "county_code": ["110101", "120101"],
+        "school_type": ["nine_year", "nine_year"], "ownership": ["public"] * 2, "authority": ["county"] * 2,
+        "urban_rural": ["urban"] * 2, "primary_students": [166.0, 166.0], "junior_students": [210.0, 210.0],
+        "books": [23226.0, 23226.0]})
+    path = warehouse(template, tmp_path / "wh.duckdb", [census])
+    checks = build_checks(RULES)
+
+    def books(level: str) -> list[float]:
+        with duckdb.connect(str(path)) as conn:
+            df = conn.execute(V.parts_sql(2022, level, RULES, checks)).df().sort_values("school_code")
+        return (df["books_per_student"] * df["students"]).tolist()
+
+    assert books("primary") == pytest.approx([9711.6, 9711.6], abs=0.05)
+    assert books("junior") == pytest.approx([13514.4, 13514.4], abs=0.05)
+    with duckdb.connect(str(path)) as conn:  # a provincial override row, as the seed would hold it
+        conn.execute("INSERT INTO config.split_weights VALUES ('11', 'nine_year', 'junior', 1.5)")
+    junior = books("junior")
+    assert junior[0] == pytest.approx(23226 * 1.5 * 210 / (166 + 1.5 * 210))  # province 11: the override
+    assert junior[1] == pytest.approx(13514.4, abs=0.05)  # province 12: the national weight

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from junheng.defs.partitions import YEAR_OVER_YEAR, partition_years, years_partitions
-from junheng.defs.quality.flags import FLAG_COLUMNS, Baselines, compute_flags_with_outcome
+from junheng.defs.quality.flags import FLAG_COLUMNS, compute_flags_with_outcome
 from junheng.defs.resources import WarehouseResource
 from junheng.lib.warehouse import ensure_raw_schema, pause_point
 
@@ -20,16 +20,20 @@ FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 # raw/flag_answers (issue 15, defs/verify): the counties' answers change the values in force and the confirmations.
 RAW_DEPS = [dg.AssetKey(["raw", "census_schools"]), dg.AssetKey(["raw", "county_returns"]),
             dg.AssetKey(["raw", "flag_answers"])]
+# the dbt views the rule values are computed from (the values in force, the section parts): created by the load's
+# first dbt step (defs/dbt/assets.py, dbt_config), unpartitioned (a view is a definition, not a year's data)
+VIEW_DEPS = [dg.AssetKey(["staging", "stg_census_schools"]), dg.AssetKey(["intermediate", "int_school_parts"])]
 
 
-def write_year_flags(conn, year: int, docs_dir: Path | None = None, baselines: Baselines | None = None) -> dict:
+def write_year_flags(conn, year: int, docs_dir: Path | None = None) -> dict:
     """Recompute and replace the flags of `year` in one transaction (readers see the old rows or the new ones).
 
     Returns the year's summary. The years after it, whose year-over-year rules read it, are their own partitions
     (YEAR_OVER_YEAR): a load that changes `year` rebuilds them in the same run."""
     ensure_raw_schema(conn)  # creates marts.submission_flags (its DDL lives with the raw tables)
     # docs_dir is the one Data Docs site of every year (defs/quality/data_docs.py): this year's pages are replaced.
-    flags, outcome = compute_flags_with_outcome(conn, year, docs_dir=docs_dir, baselines=baselines)
+    timings: dict = {}
+    flags, outcome = compute_flags_with_outcome(conn, year, docs_dir=docs_dir, timings=timings)
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("DELETE FROM marts.submission_flags WHERE year = ?", [year])
@@ -46,6 +50,7 @@ def write_year_flags(conn, year: int, docs_dir: Path | None = None, baselines: B
         "by_rule": counts_by_rule(flags),
         "docs_page": str(outcome.docs_page) if outcome and outcome.docs_page else None,
         "gx": outcome.stats if outcome else {},
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     return summary
 
@@ -61,22 +66,28 @@ def counts_by_rule(flags: pd.DataFrame) -> dict[str, int]:
     key=FLAGS_KEY,
     partitions_def=years_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[dg.AssetDep(key, partition_mapping=YEAR_OVER_YEAR) for key in RAW_DEPS],
+    # Y-1's stored verdicts (which values are no baseline) are read too, but not declared as a self-dependency: the
+    # part of them Y reads (Y-1's warnings on its own values) depends only on Y-1's raw data, already upstream here;
+    # and Dagster 1.13 runs a self-dependent asset in a run of its own ("Self-dependant assets cannot be
+    # materialized in the same run as other assets", asset_backfill.py), which would split the one-run load.
+    deps=[*(dg.AssetDep(key, partition_mapping=YEAR_OVER_YEAR) for key in RAW_DEPS), *VIEW_DEPS],
     group_name="quality",
     kinds={"duckdb", "python"},
     description=(
         "数据质量标记（每校每条规则一行，每年一个分区）/ plausibility flags per school (and county return) and rule, "
-        "one year per partition: expectations/rules.yml run as Great Expectations suites on pandas frames. Year Y "
-        "reads the raw data of Y-2..Y (year-over-year rules), so reloading a year makes the next two stale. "
+        "one year per partition: the values the rules judge computed in DuckDB from the dbt views "
+        "(stg_census_schools, int_school_parts), judged by Great Expectations (expectations/rules.yml), which "
+        "returns the failing rows. Year Y reads the raw data of Y-2..Y (year-over-year rules; Y-1's stored "
+        "verdicts), so reloading a year makes the next two stale. "
         "Severity warning = implausible value, info = event worth knowing. Never changes official figures."
     ),
 )
 def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
-    baselines = Baselines()  # the years of this run, in order: each year's prepared rows serve the next two
     docs = warehouse.docs_dir
-    for year in partition_years(context):
+    # in order: year Y reads the verdicts of Y-1 just written
+    for year in sorted(partition_years(context)):
         with warehouse.connect() as conn:
-            s = write_year_flags(conn, year, docs_dir=docs, baselines=baselines)
+            s = write_year_flags(conn, year, docs_dir=docs)
         warn = sum(n for k, n in s["by_rule"].items() if k.startswith("warning:"))
         info = sum(n for k, n in s["by_rule"].items() if k.startswith("info:"))
         md = {
@@ -85,6 +96,7 @@ def submission_flags(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "infos": info,
             "counts_by_rule": dg.MetadataValue.json(s["by_rule"]),
             "gx_suites": dg.MetadataValue.json(s["gx"]),
+            "seconds": dg.MetadataValue.json(s["seconds"]),
         }
         if s["docs_page"]:
             md["gx_data_docs"] = dg.MetadataValue.path(s["docs_page"])

@@ -6,11 +6,12 @@ Contract with the caller (`quality/assets.py` through `flags.compute_flags_with_
   the previously published site (possibly empty, possibly an old per-year layout); the caller publishes it atomically
   after the load. Several years are validated one after another into it within a process, and later runs start from
   the copy.
-- `gx_run.run_suites(frames, rules, docs_dir=site, run_name=str(year), schools=census_rows)` validates the year and
+- `gx_run.run_suites(frames, rules, docs_dir=site, run_name=str(year), rows_for=...)` validates the year and
   records it here (`record_run`): the year's results replace the ones it had (files under `results/<year>/`), its
   pages are rendered, and the site index is rebuilt from every year's stored results. The site is complete and
-  consistent after every call; nothing needs to run after the last year. `schools` (optional: rows with
-  `school_code`, `school_name`, `county_code`, `county_name`, e.g. the year's census rows) gives the names.
+  consistent after every call; nothing needs to run after the last year. `rows_for(check, row_ids)` gives the
+  failing rows as `failing_rows` lists them (flags.py reads them from the year's relations and names the schools
+  with `name_lookup` of the year's census).
   `GXOutcome.docs_index` is the site index (`<site>/index.html`), `GXOutcome.docs_page` the year's page
   (`<site>/<year>/index.html`).
 - `build_site(docs_dir) -> Path` re-renders every page from the stored results (after a change of template,
@@ -31,19 +32,19 @@ Layout of the site
     expectations/<suite>.html       GX's expectation suite page (the rules' notes, zh and en)
     results/<year>/run.json         what the year's pages are built from: run time, suite statistics, failing
                                     rows per check (at most ROWS_PER_CHECK)
-    results/<year>/<suite>.json     GX's ExpectationSuiteValidationResult (BASIC), annotated as below
+    results/<year>/<suite>.json     GX's ExpectationSuiteValidationResult, annotated as below
 
 Offline: GX's templates load Bootstrap, Font Awesome, jQuery, bootstrap-table and vega from CDNs and its logo from
 S3. Every page GX renders goes through `offline_html`: scripts, remote stylesheets, remote images, GX's inline
 styles and remote links are removed and one local stylesheet (`static/junheng-docs.css`, relative path) styles GX's
 Bootstrap class names. No page has a script; GX's "Failed only" filter works with CSS.
 
-Naming the school and the rule: GX validates with result_format BASIC (counts and a sample of values, no rows: the
-rows come from the vectorised mask `frames.failing_index`, whose counts equal GX's, see gx_run). Before the result is
-stored, each expectation gets a `description` naming its rule (id, severity, Chinese and English title from
-rules.yml) and the check, which GX renders instead of its template sentence; a failing one also gets the first
-SAMPLE_PER_CHECK failing rows in GX's own unexpected-index format (`unexpected_index_list`,
-`unexpected_index_column_names` = school, county, field), which GX renders as its table of unexpected values.
+Naming the school and the rule: GX validates with result_format COMPLETE and returns the failing rows' ids (see
+gx_run); the ids do not belong in the docs. Before the result is stored, each expectation gets a `description`
+naming its rule (id, severity, Chinese and English title from rules.yml) and the check, which GX renders instead of
+its template sentence; a failing one gets the first SAMPLE_PER_CHECK failing rows (by county, school, field) in
+GX's own unexpected-index format (`unexpected_index_list`, `unexpected_index_column_names` = school, county,
+field), which GX renders as its table of unexpected values.
 The run time is the real start of the validation (GX would parse a run name such as "2022" as a date).
 """
 
@@ -166,30 +167,22 @@ def name_lookup(schools: pd.DataFrame | None) -> tuple[dict, dict]:
 
 
 def failing_rows(df: pd.DataFrame, check, index: list, names: tuple[dict, dict], limit: int = ROWS_PER_CHECK) -> list[dict]:
-    """The first `limit` failing rows of one check, each naming its school (or county) and the field it flags.
+    """The first `limit` failing rows of one check (`df`: the relation's failing rows, indexed by row id), each
+    naming its school (or county) and the field it flags.
 
-    Mirrors flags._failures_to_flags: `field` is the check's field or, for the long frames ("@field"), the row's;
-    `value` the reported value of that field where the frame has it; `checked` the value GX judged."""
+    As flags._failures_to_flags: `field` is the check's field or, for the long relations ("@field"), the row's;
+    `value` the check's value column (the reported value); `checked` the value GX judged."""
     if not len(index):
         return []
     school_names, county_names = names
     at = str(check.field or "")
-    cols = [c for c in ("school_code", "county_code", "school_type", "level", "field", "value", "prev", check.column)
-            if c in df.columns]
-    if at.startswith("@") and at[1:] in df.columns:
-        cols.append(at[1:])
-    elif at and at in df.columns:
-        cols.append(at)
+    cols = [c for c in ("school_code", "county_code", "school_type", "level", "field", "prev", check.column,
+                        check.value_column, at[1:] if at.startswith("@") else None) if c and c in df.columns]
     sub = df.loc[list(index[:limit]), list(dict.fromkeys(cols))]
     rows = []
     for r in sub.to_dict("records"):
         field = r.get(at[1:]) if at.startswith("@") else check.field
-        if "value" in r and at.startswith("@"):
-            value = r["value"]
-        elif field in r:
-            value = r[field]
-        else:
-            value = r.get(check.column)
+        value = r.get(check.value_column) if check.value_column else None
         school = _plain(r.get("school_code"))
         county = _plain(r.get("county_code"))
         rows.append({
@@ -214,18 +207,27 @@ def _label(code: str | None, name: str | None) -> str:
     return " ".join(x for x in (code, name) if x) or "—"
 
 
+# what a check without an expected text asks (events, missing returns)
+_EXPECTATION = {"not_null": "a value", "pair_equal": "equal", "between": "within bounds", "not_in_set": "not in set"}
+
+
+def _judged(check) -> str:
+    """The column(s) an expectation judges, as the pages name them."""
+    return f"{check.column} = {check.column_b}" if getattr(check, "column_b", None) else check.column
+
+
 def annotate_result(er: dict, check, rule, rows: list[dict], sample: int = SAMPLE_PER_CHECK) -> None:
     """Name the rule (and, if failing, the first failing schools) in one expectation result dict (GX JSON)."""
     cfg = er.setdefault("expectation_config", {})
     title_zh, title_en = rule_titles(rule)
     e = html.escape
     level = f" · {e(check.level)}" if check.level else ""
-    field = "" if str(check.field or "").startswith("@") else f" · field <code>{e(str(check.field))}</code>"
+    field = "" if str(check.field or "@").startswith("@") else f" · field <code>{e(str(check.field))}</code>"
     # GX renders `description` as given (not escaped): every dynamic part is escaped here.
     cfg["description"] = (
         f'<strong>{e(check.rule_id)}</strong> <span class="badge jh-{e(check.severity)}">{e(check.severity)}</span> '
         f"{e(title_zh)}<br><span class=\"text-muted\">{e(title_en)}</span><br>"
-        f"<code>{e(check.column)}</code>{level}{field}: expected {e(check.expected)}"
+        f"<code>{e(_judged(check))}</code>{level}{field}: expected {e(check.expected or _EXPECTATION[check.kind])}"
     )
     if er.get("success") or not rows:
         return
@@ -516,7 +518,7 @@ def render_site_index(runs: list[dict]) -> str:
 class CheckRecord:
     """One expectation of a run as the year page lists it."""
 
-    check: Any  # frames.Check
+    check: Any  # checks.Check
     rule: Any  # rules.Rule | None
     suite: str
     unexpected_count: int
@@ -528,8 +530,9 @@ class CheckRecord:
         zh, en = rule_titles(self.rule)
         anchor = re.sub(r"[^0-9A-Za-z_-]", "_", f"{ch.table}-{ch.column}-{ch.rule_id}-{ch.field}-{ch.min_value}-"
                                                   f"{ch.max_value}")
-        return {"table": ch.table, "suite": self.suite, "column": ch.column, "rule_id": ch.rule_id,
-                "severity": ch.severity, "field": ch.field, "expected": ch.expected, "level": ch.level,
+        return {"table": ch.table, "suite": self.suite, "column": _judged(ch), "rule_id": ch.rule_id,
+                "severity": ch.severity, "field": ch.field, "expected": ch.expected or _EXPECTATION[ch.kind],
+                "level": ch.level,
                 "title_zh": zh, "title_en": en, "unexpected_count": int(self.unexpected_count or 0),
                 "element_count": int(self.element_count or 0), "rows": self.rows, "page": page, "anchor": anchor}
 

@@ -1,4 +1,9 @@
-"""Great Expectations 1.x: the suites built from rules.yml, run on in-memory pandas frames, and Data Docs.
+"""Great Expectations 1.x: the suites built from rules.yml, run on pandas frames fetched from DuckDB, and Data Docs.
+
+GX is the evaluator of record of every flag: each check of checks.py is one expectation, and GX returns the failing
+rows itself (`result_format` COMPLETE with `unexpected_index_column_names` = the relation's `row_id`, which is the
+frames' index; `exclude_unexpected_values` keeps the row lists flat, so asking for them costs little more than the
+counts). No other code decides whether a row fails.
 
 Why an ephemeral context and suite JSON files, not a file data context:
 - the suites are *derived* from `expectations/rules.yml` (the one place thresholds live); a file context would be a
@@ -7,7 +12,7 @@ Why an ephemeral context and suite JSON files, not a file data context:
   they can be reviewed and diffed; a test fails when they drift from rules.yml;
 - each run validates in an ephemeral context (no files besides the Data Docs: with `docs_dir`, one offline site for
   every year, whose contract, layout and pages are described in `data_docs.py`).
-GX's SQL datasource on DuckDB is broken upstream, so every frame is a pandas DataFrame.
+GX's SQL datasource on DuckDB is broken upstream, so every frame is a pandas DataFrame (only the judged columns).
 """
 
 from __future__ import annotations
@@ -16,17 +21,17 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 from junheng.defs.quality import data_docs  # noqa: E402
-from junheng.defs.quality.frames import TABLES, Check, build_checks, failing_index  # noqa: E402
+from junheng.defs.quality.checks import TABLES, Check, build_checks  # noqa: E402
 from junheng.defs.quality.rules import SUITES_DIR, Rule, load_rules  # noqa: E402
 
 SUITE_PREFIX = "junheng_"
@@ -57,19 +62,26 @@ def build_suites(rules: dict[str, Rule]) -> dict[str, "object"]:
 
 def _expectation(gxe, ch: Check, rule: Rule):
     meta = {**ch.meta, "description_en": rule.text("en"), "description_zh": rule.text("zh")}
-    field = "(the row's field)" if (ch.field or "").startswith("@") else f"`{ch.field}`"
-    notes = (f"**{ch.rule_id}** ({ch.severity}), field {field}: expected {ch.expected}.\n\n"
+    field = ("(the row's field)" if (ch.field or "").startswith("@") else f"`{ch.field}`") if ch.field else "—"
+    notes = (f"**{ch.rule_id}** ({ch.severity}), field {field}: expected {ch.expected or '—'}.\n\n"
              f"{rule.text('en')}\n\n{rule.text('zh')}")
-    kw: dict = {"severity": ch.severity}  # GX 1.x expectation severity: warning | info
+    kw: dict = {"severity": ch.severity, "meta": meta, "notes": notes}  # GX 1.x expectation severity: warning | info
     if ch.kind == "not_null":
-        return gxe.ExpectColumnValuesToNotBeNull(column=ch.column, meta=meta, notes=notes, **kw)
+        return gxe.ExpectColumnValuesToNotBeNull(column=ch.column, **kw)
+    if ch.kind == "not_in_set":
+        return gxe.ExpectColumnValuesToNotBeInSet(column=ch.column, value_set=list(ch.value_set), **kw)
+    if ch.kind == "pair_equal":
+        return gxe.ExpectColumnPairValuesToBeEqual(column_A=ch.column, column_B=ch.column_b,
+                                                   ignore_row_if="either_value_is_missing", **kw)
+    if ch.kind != "between":
+        raise ValueError(f"{ch.rule_id}: unknown check kind {ch.kind!r}")
     if ch.min_value is not None:
         kw["min_value"] = ch.min_value
         kw["strict_min"] = ch.strict_min
     if ch.max_value is not None:
         kw["max_value"] = ch.max_value
         kw["strict_max"] = ch.strict_max
-    return gxe.ExpectColumnValuesToBeBetween(column=ch.column, meta=meta, notes=notes, **kw)
+    return gxe.ExpectColumnValuesToBeBetween(column=ch.column, **kw)
 
 
 def suite_dicts(rules: dict[str, Rule]) -> dict[str, dict]:
@@ -98,7 +110,7 @@ def write_suites(rules: dict[str, Rule] | None = None, directory: Path = SUITES_
 @dataclass
 class Failure:
     check: Check
-    index: list  # frame index labels of the failing rows
+    index: list  # row_id of the failing rows (the relation's row ids), as GX returned them
 
 
 @dataclass
@@ -108,6 +120,23 @@ class GXOutcome:
     docs_index: Path | None  # the Data Docs site's index (every year), when docs_dir was given
     docs_page: Path | None = None  # this run's (year's) page in that site
     run_time: datetime | None = None  # when the validation started (UTC): the run time the Data Docs show
+    seconds: float = 0.0  # GX validation alone (no Data Docs)
+    unexpected: dict[str, int] = field(default_factory=dict)  # check key -> GX's unexpected_count
+
+
+# what GX returns per expectation: every failing row id (COMPLETE), as one flat list (exclude_unexpected_values),
+# without the pandas query string that lists every index again
+RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"],
+                 "exclude_unexpected_values": True, "return_unexpected_index_query": False}
+
+
+def _row_ids(result: dict) -> list[int]:
+    rows = result.get("unexpected_index_list") or []
+    out: list[int] = []
+    for r in rows:
+        ids = r["row_id"] if isinstance(r, dict) else r
+        out.extend(int(i) for i in (ids if isinstance(ids, list) else [ids]))
+    return out
 
 
 def run_suites(
@@ -115,21 +144,20 @@ def run_suites(
     rules: dict[str, Rule],
     docs_dir: Path | None = None,
     run_name: str = "junheng",
-    result_format: str = "BASIC",
-    schools: pd.DataFrame | None = None,
+    rows_for: Callable[[Check, list], list[dict]] | None = None,
 ) -> GXOutcome:
-    """Validate each frame with its suite; return the failing rows per check and (optionally) record Data Docs.
+    """Validate each frame with its suite; GX returns the failing rows of every expectation.
 
-    GX decides each expectation and counts its unexpected values (`BASIC`: counts and a sample of values, which is
-    what Data Docs show). The failing rows themselves come from `failing_index`, a vectorised mask with GX's
-    semantics, and every count must equal GX's or the run fails: asking GX for the rows (`COMPLETE`) costs 3-4x
-    the validation at national scale (a per-row pandas lookup, then serialising every index into the result).
-    `result_format="COMPLETE"` takes GX's own rows instead (tests compare the two).
+    `frames`: table -> DataFrame indexed by `row_id` holding the columns its suite judges (values_sql.py's relation;
+    rows where every judged column is null may be left out, GX ignores them). The outcome's failures are GX's own
+    unexpected row ids (`RESULT_FORMAT`); their count must equal GX's `unexpected_count` or the run fails.
 
     `docs_dir`: the ONE Data Docs site of every year (see data_docs.py): this run (`run_name`, a year) replaces its
-    earlier results there, its pages are rendered and the site index rebuilt. `schools` (census rows with
-    school_code/school_name/county_code/county_name) names the failing schools in the docs.
+    earlier results there, its pages are rendered and the site index rebuilt. `rows_for(check, row_ids)` gives the
+    failing rows as the docs list them (school, county, field, values: `data_docs.failing_rows`).
     """
+    import time
+
     gx = _gx()
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -140,36 +168,31 @@ def run_suites(
     except Exception:  # pragma: no cover - cosmetic
         pass
     checks = build_checks(rules)
-    by_key = {}
-    for ch in checks:
-        by_key.setdefault((ch.table, ch.column, ch.rule_id, ch.field, ch.min_value, ch.max_value), ch)
+    by_key = {ch.key: ch for ch in checks}
     suites = build_suites(rules)
     ds = ctx.data_sources.add_pandas("junheng_frames")
     failures: list[Failure] = []
+    unexpected: dict[str, int] = {}
     stats: dict[str, dict] = {}
     # The real time of the run: without it GX parses a run name such as "2022" as a date (2022-<today>).
     run_time = datetime.now(timezone.utc)
     run_id = RunIdentifier(run_name=run_name, run_time=run_time)
-    complete = result_format == "COMPLETE"
     docs = docs_dir is not None
-    names = data_docs.name_lookup(schools) if docs else ({}, {})
     doc_results: dict[str, dict] = {}
     records: list[data_docs.CheckRecord] = []
+    seconds = 0.0
     for table, df in frames.items():
         if table not in suites or not suites[table].expectations:
             continue
+        if df.index.name != "row_id":
+            raise ValueError(f"the {table} frame must be indexed by row_id")
         asset = ds.add_dataframe_asset(table)
         bd = asset.add_batch_definition_whole_dataframe("whole")
         suite = ctx.suites.add(suites[table])
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_name}_{table}", data=bd, suite=suite))
-        fmt: dict = {"result_format": result_format}
-        # GX sees the columns its expectations read, not the codes: it hashes every column of a batch.
-        batch = df[sorted({ch.column for ch in checks if ch.table == table})]
-        if complete:
-            batch = batch.assign(row_id=np.arange(len(batch)))  # maps GX's failing rows back to the frame
-            fmt["unexpected_index_column_names"] = ["row_id"]
-        res = vd.run(batch_parameters={"dataframe": batch}, result_format=fmt, run_id=run_id)
-        del batch
+        t0 = time.perf_counter()
+        res = vd.run(batch_parameters={"dataframe": df}, result_format=dict(RESULT_FORMAT), run_id=run_id)
+        seconds += time.perf_counter() - t0
         stats[table] = {
             "rows": int(len(df)),
             "evaluated": res.statistics.get("evaluated_expectations"),
@@ -179,32 +202,25 @@ def run_suites(
         doc = res.to_json_dict() if docs else None
         for i, er in enumerate(res.results):
             cfg = er.expectation_config
-            kw = cfg.kwargs
-            m = cfg.meta or {}
-            key = (table, kw.get("column"), m.get("rule_id"), m.get("field"), kw.get("min_value"), kw.get("max_value"))
-            ch = by_key.get(key)
+            ch = by_key.get((cfg.meta or {}).get("check"))
             if ch is None:
                 continue
             if er.exception_info and er.exception_info.get("raised_exception"):
                 raise RuntimeError(f"GX failed on {table}.{ch.column}: {er.exception_info.get('exception_message')}")
             index: list = []
+            count = int(er.result.get("unexpected_count") or 0)
             if not er.success:
-                if complete:
-                    rows = er.result.get("unexpected_index_list") or []
-                    index = list(df.index[[int(r["row_id"]) if isinstance(r, dict) else int(r) for r in rows]])
-                else:
-                    index = failing_index(df, ch)
-                    gx_count = er.result.get("unexpected_count")
-                    if gx_count != len(index):
-                        raise RuntimeError(
-                            f"{ch.rule_id} on {table}.{ch.column}: GX counts {gx_count} unexpected values, "
-                            f"the row mask finds {len(index)}")
+                index = _row_ids(er.result)
+                if count != len(index):
+                    raise RuntimeError(f"{ch.rule_id} on {table}.{ch.column}: GX counts {count} unexpected values "
+                                       f"but lists {len(index)} rows")
                 failures.append(Failure(ch, index))
+            unexpected[ch.key] = count
             if docs:
-                rows = data_docs.failing_rows(df, ch, index, names)
+                rows = rows_for(ch, index) if (rows_for and index) else []
                 data_docs.annotate_result(doc["results"][i], ch, rules.get(ch.rule_id), rows)
                 records.append(data_docs.CheckRecord(
-                    ch, rules.get(ch.rule_id), suites[table].name, int(er.result.get("unexpected_count") or 0),
+                    ch, rules.get(ch.rule_id), suites[table].name, count,
                     int(er.result.get("element_count") or len(df)), rows))
         if docs:
             doc_results[table] = doc
@@ -213,7 +229,7 @@ def run_suites(
         docs_index, docs_page = data_docs.record_run(
             Path(docs_dir), run_name, run_time, doc_results, records, stats,
             {t: suites[t] for t in doc_results})
-    return GXOutcome(failures, stats, docs_index, docs_page, run_time)
+    return GXOutcome(failures, stats, docs_index, docs_page, run_time, seconds, unexpected)
 
 
 if __name__ == "__main__":
