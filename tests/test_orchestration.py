@@ -150,3 +150,27 @@ def test_the_one_private_dagster_dbt_override_is_pinned():
         func = getattr(member, "func", member)  # cached_property wraps the function
         seen[name] = hashlib.sha256(inspect.getsource(func).encode()).hexdigest()[:16]
     assert seen == pinned, seen
+
+
+def test_the_flags_views_keep_their_data_version_until_their_definition_changes():
+    """dbt_config recreates the views the flags read in every load; their data version is their definition (the
+    checksums of the view and of every model and seed it reads), so recreating them unchanged leaves the flags of
+    the years outside the load fresh, and a change of a seed they read (the split weights) makes every year stale."""
+    import copy
+
+    from junheng.defs.dbt.assets import dbt_project, view_data_versions
+
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    parts, stg = "model.junheng.int_school_parts", "model.junheng.stg_census_schools"
+    versions = view_data_versions(manifest)
+    assert {parts, stg} <= set(versions) and versions == view_data_versions(manifest)
+    changed = copy.deepcopy(manifest)
+    changed["nodes"]["seed.junheng.split_weights"]["checksum"]["checksum"] = "another"
+    after = view_data_versions(changed)
+    assert after[parts] != versions[parts] and after[stg] == versions[stg]
+    # the flags depend on both views
+    from junheng.definitions import defs
+
+    flags = defs.get_repository_def().asset_graph.get(dg.AssetKey(["marts", "submission_flags"]))
+    assert {dg.AssetKey(["intermediate", "int_school_parts"]), dg.AssetKey(["staging", "stg_census_schools"])} <= set(
+        flags.parent_keys)

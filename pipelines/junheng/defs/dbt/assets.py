@@ -10,6 +10,7 @@ a load passes the run's window, and each hands its partial-parse state on to the
 invocation from the project's target folder): one parse per load.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -147,7 +148,37 @@ def _invoke(
 def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Thresholds and method constants (seeds): national defaults and provincial overrides; the census values in
     force and the school parts as views."""
-    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+    versions = view_data_versions(json.loads(dbt_project.manifest_path.read_text(encoding="utf-8")))
+    for event in _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"]):
+        unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
+        if unique_id is not None and unique_id.text in versions:
+            # A view is its definition: recreating it unchanged must not make every year downstream of it stale
+            # (Dagster would give it a new data version each load, and the flags of every year not in the run would
+            # then be stale: a load of one year would rebuild all of them the next time).
+            event = dg.Output(value=event.value, output_name=event.output_name, metadata=event.metadata,
+                              data_version=dg.DataVersion(versions[unique_id.text]), tags=event.tags)
+        yield event
+
+
+def view_data_versions(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """unique_id -> data version of every view model: a hash of the checksums of the view and of each model and seed
+    it reads, directly or not (a change of its SQL or of a seed it reads is a new version; a source's data is not:
+    the flags depend on the raw years themselves)."""
+    nodes = manifest["nodes"]
+    out = {}
+    for uid, node in nodes.items():
+        if node.get("resource_type") != "model" or node.get("config", {}).get("materialized") != "view":
+            continue
+        seen, todo = set(), [uid]
+        while todo:
+            cur = todo.pop()
+            if cur in seen or cur not in nodes:  # sources, macros
+                continue
+            seen.add(cur)
+            todo += nodes[cur].get("depends_on", {}).get("nodes", [])
+        digest = hashlib.sha256("|".join(f"{n}:{nodes[n]['checksum']['checksum']}" for n in sorted(seen)).encode())
+        out[uid] = digest.hexdigest()[:24]
+    return out
 
 
 class PerYearConfig(dg.Config):
