@@ -93,10 +93,8 @@ def compute_flags_with_outcome(conn, year: int, docs_dir: Path | None = None, ru
         flags = _failures_to_flags(outcome, failing, year)
         # events and missing returns are flags as GX found them; the HB interpretation reads the other rules' rows
         event = flags["_table"].isin(EVENT_TABLES)
-        others = flags[~event].drop(columns=["_table", "_gap"])
-        if conn.execute(f"SELECT count(*) FROM {V.CENSUS} WHERE year = ?", [year - 1]).fetchone()[0]:
-            others = _postprocess_yoy(flags[~event].copy(), rules)
-        flags = pd.concat([others, flags[event].drop(columns=["_table", "_gap"])], ignore_index=True)
+        flags = pd.concat([_postprocess_yoy(flags[~event].copy(), rules),
+                           flags[event].drop(columns=["_table", "_gap"])], ignore_index=True)
         timings["flags_s"] = time.perf_counter() - t
     finally:
         for table in tables:
@@ -242,5 +240,6 @@ def _postprocess_yoy(flags: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFram
             key = flags["school_code"].astype(str) + "|" + flags["field"].astype(str)
             warned = set(key[(flags["severity"] == "warning") & (flags["_table"] == "yoy")])
             flags = flags[~((flags["rule_id"] == info[0].id) & (flags["severity"] == "info") & key.isin(warned))]
-            flags = flags.drop_duplicates(subset=["school_code", "rule_id", "field", "severity"])
+            # one flag per school (or county return), rule, field and severity
+            flags = flags.drop_duplicates(subset=["county_code", "school_code", "rule_id", "field", "severity"])
     return flags.drop(columns=["_table", "_gap"], errors="ignore")

@@ -320,13 +320,11 @@ def returns_sql(year: int, rules: dict[str, Rule]) -> str:
                         f">= {lit(share[0].params['min_others_above'])} THEN value END")
     else:
         above, percent_rate = "0", "CAST(NULL AS DOUBLE)"
-    order = " ".join(f"WHEN {lit(c)} THEN {i}" for i, c in enumerate(RETURN_ITEMS))
     return f"""
-        WITH r AS (SELECT rowid AS source_order, county_code, {', '.join(cols)} FROM raw.county_returns
-                   WHERE year = {int(year)}),
+        WITH r AS (SELECT county_code, {', '.join(cols)} FROM raw.county_returns WHERE year = {int(year)}),
         n AS (SELECT county_code, {above} AS n_above FROM r),
         long AS (SELECT * FROM r UNPIVOT INCLUDE NULLS (value FOR field IN ({', '.join(RETURN_ITEMS)})))
-        SELECT row_number() OVER (ORDER BY source_order, CASE field {order} END) AS row_id,
+        SELECT row_number() OVER () AS row_id,
                long.county_code, CAST(NULL AS VARCHAR) AS school_code, field, value,
                CASE WHEN field IN {_in(rates)} THEN value END AS rate_value,
                {', '.join(special)},
