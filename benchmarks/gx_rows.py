@@ -1,20 +1,63 @@
-"""Can Great Expectations return the failing rows itself at national scale? (issue 14)
+"""How fast does Great Expectations return the failing rows itself at national scale? (issue 14)
 
     python benchmarks/gx_rows.py WAREHOUSE [--year 2024]
 
-On one national year of a built warehouse: the seconds to build the quality frames (pandas, defs/quality/frames.py),
-to validate them with GX at `BASIC` (counts; the failing rows from the row mask `failing_index`, checked against
-GX's counts: today's design), and at `COMPLETE` with `unexpected_index_column_names` (GX's own failing rows, no
-second evaluator). Both must give the same failing rows. Prints one JSON line.
+On one year of a warehouse built by `junheng run` (it holds the dbt views the flags read and the flags of the years
+before): the seconds to compute the relations the rules judge in DuckDB (defs/quality/values_sql.py) and to fetch
+their judged columns as pandas, then GX on the same frames with four result formats:
+
+- `basic`: counts only (what the old design asked GX for; its rows came from a pandas mask, now deleted);
+- `complete_flat` (the pipeline's): COMPLETE, `row_id` as the frames' index, `exclude_unexpected_values`, no index
+  query: one flat list of failing row ids per expectation;
+- `complete_index`: COMPLETE, `row_id` as the index, one dict per failing row;
+- `complete_column`: COMPLETE with `unexpected_index_column_names: [row_id]` on a column (the earlier measurement).
+
+Every COMPLETE variant must return the same failing rows, and as many as GX counts in `basic`. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 
 import duckdb
+
+FORMATS = {
+    "basic": {"result_format": "BASIC"},
+    "complete_flat": None,  # gx_run.RESULT_FORMAT
+    "complete_index": {"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"],
+                       "return_unexpected_index_query": False},
+    "complete_column": {"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"]},
+}
+
+
+def validate(gx, suites, frames, fmt: dict, by_column: bool) -> tuple[float, dict, dict]:
+    """(seconds, check key -> sorted failing row ids, check key -> GX's unexpected_count)."""
+    ctx = gx.get_context(mode="ephemeral")
+    ds = ctx.data_sources.add_pandas("bench")
+    rows, counts, seconds = {}, {}, 0.0
+    for table, df in frames.items():
+        if table not in suites or not suites[table].expectations:
+            continue
+        batch = df.reset_index() if by_column else df
+        bd = ds.add_dataframe_asset(table).add_batch_definition_whole_dataframe("whole")
+        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=table, data=bd,
+                                                                    suite=ctx.suites.add(suites[table])))
+        t = time.perf_counter()
+        res = vd.run(batch_parameters={"dataframe": batch}, result_format=dict(fmt))
+        seconds += time.perf_counter() - t
+        for er in res.results:
+            key = er.expectation_config.meta["check"]
+            counts[key] = int(er.result.get("unexpected_count") or 0)
+            if fmt["result_format"] == "COMPLETE":
+                ids = []
+                for r in er.result.get("unexpected_index_list") or []:
+                    v = r["row_id"] if isinstance(r, dict) else r
+                    ids += [int(i) for i in (v if isinstance(v, list) else [v])]
+                rows[key] = sorted(ids)
+    return seconds, rows, counts
 
 
 def main() -> None:
@@ -23,36 +66,33 @@ def main() -> None:
     ap.add_argument("--year", type=int, default=2024)
     args = ap.parse_args()
     from junheng.defs.quality import flags as FL
-    from junheng.defs.quality import frames as F
-    from junheng.defs.quality.gx_run import _gx, run_suites
+    from junheng.defs.quality.checks import TABLES, build_checks
+    from junheng.defs.quality.gx_run import RESULT_FORMAT, _gx, build_suites
     from junheng.defs.quality.rules import load_rules
 
-    _gx()  # the import is not part of the validation
+    gx = _gx()  # the import is not part of the validation
     rules = load_rules()
+    checks = build_checks(rules)
+    suites = build_suites(rules)
     con = duckdb.connect(args.warehouse, read_only=True)
     out: dict = {"year": args.year}
     t = time.perf_counter()
-    cur, prev, prev2 = (FL.read_census(con, y) for y in (args.year, args.year - 1, args.year - 2))
-    out["read_s"] = round(time.perf_counter() - t, 2)
+    tables = FL._create_relations(con, args.year, rules, checks)
+    out["sql_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    cur, prev, prev2 = (F.prepare_census(x) for x in (cur, prev, prev2))
-    frames = FL.current_year_frames(cur, rules)
-    frames["yoy"] = F.yoy_frame(cur, prev, prev2, rules, set())
-    frames["returns"] = F.returns_frame(FL.read_returns(con, args.year), rules)
-    checks = F.build_checks(rules)
-    for name, df in frames.items():
-        F.ensure_columns(df, checks, name)
-    out["frames_s"] = round(time.perf_counter() - t, 2)
-    out["frame_rows"] = {k: len(v) for k, v in frames.items()}
-    rows = {}
-    for fmt in ("BASIC", "COMPLETE"):
-        t = time.perf_counter()
-        res = run_suites(frames, rules, result_format=fmt)
-        out[f"gx_{fmt.lower()}_s"] = round(time.perf_counter() - t, 2)
-        rows[fmt] = {(f.check.table, f.check.column, f.check.rule_id, f.check.field, f.check.min_value,
-                      f.check.max_value): sorted(f.index) for f in res.failures}
-    out["failing_rows"] = sum(len(v) for v in rows["BASIC"].values())
-    out["same_rows"] = rows["BASIC"] == rows["COMPLETE"]
+    frames = {table: FL._gx_frame(con, table, checks) for table in TABLES if table in tables}
+    out["fetch_s"] = round(time.perf_counter() - t, 2)
+    out["gx_rows_in"] = {k: len(v) for k, v in frames.items()}
+    results = {}
+    for name, fmt in FORMATS.items():
+        s, rows, counts = validate(gx, suites, frames, fmt or RESULT_FORMAT, by_column=name == "complete_column")
+        out[f"gx_{name}_s"] = round(s, 2)
+        results[name] = (rows, counts)
+    basic_counts = results["basic"][1]
+    out["failing_rows"] = sum(basic_counts.values())
+    out["same_rows"] = all(results[n][0] == results["complete_flat"][0] for n in FORMATS if n.startswith("complete"))
+    out["rows_equal_counts"] = all(len(ids) == basic_counts[k] for k, ids in results["complete_flat"][0].items())
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(out))
 
 
