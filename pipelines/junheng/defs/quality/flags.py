@@ -98,8 +98,10 @@ def compute_flags_with_outcome(conn, year: int, docs_dir: Path | None = None, ru
         timings["flags_s"] = time.perf_counter() - t
     finally:
         for table in tables:
+            conn.execute(f"DROP VIEW IF EXISTS {V.rows_name(table)}")
             conn.execute(f"DROP TABLE IF EXISTS {V.temp_name(table)}")
-        conn.execute(f"DROP TABLE IF EXISTS {V.temp_name('untrusted')}")
+        for name in TEMP_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
     if not len(flags):
         return empty_flags(), outcome
     out = flags[FLAG_COLUMNS].copy()
@@ -110,29 +112,39 @@ def compute_flags_with_outcome(conn, year: int, docs_dir: Path | None = None, ru
                            ignore_index=True), outcome
 
 
+TEMP_TABLES = (V.temp_name("untrusted"), V.CUR, V.PREV, V.PREV2)
+
+
 def _create_relations(conn, year: int, rules: dict[str, Rule], checks: list[Check]) -> list[str]:
-    """Each relation of the year as a temporary table `quality_<table>`; returns the tables created."""
+    """The year's census and each relation as temporary tables (`quality_<table>`, and `quality_<table>_rows`
+    naming a long relation's rows); returns the relations created."""
     confirmations = _relation_exists(conn, "raw", "flag_confirmations_in_force")
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {V.temp_name('untrusted')} AS "
                  f"{V.untrusted_sql(year, checks, confirmations)}")
+    for name, sql in V.census_sql(year, rules):
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     created = []
     for rel in V.relations(year, rules, checks):
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {V.temp_name(rel.table)} AS {rel.sql}")
+        mine = [ch for ch in checks if ch.table == rel.table]
+        where = ""
+        if all(ch.ignores_nulls for ch in mine):
+            # a row whose judged columns are all null cannot fail (GX skips nulls): it is not kept
+            where = " WHERE " + " OR ".join(f'"{c}" IS NOT NULL' for c in _judged(mine))
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {V.temp_name(rel.table)} AS SELECT * FROM ({rel.sql}){where}")
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {V.rows_name(rel.table)} AS "
+                     f"{rel.rows_sql or 'SELECT * FROM ' + V.temp_name(rel.table)}")
         created.append(rel.table)
     return created
 
 
+def _judged(checks: list[Check]) -> list[str]:
+    return sorted({c for ch in checks for c in ch.judged_columns})
+
+
 def _gx_frame(conn, table: str, checks: list[Check]) -> pd.DataFrame:
-    """What GX sees of a relation: `row_id` (the index) and the judged columns; rows where every judged column is
-    null are left out when every check of the table ignores nulls (GX would skip them)."""
-    mine = [ch for ch in checks if ch.table == table]
-    cols = sorted({c for ch in mine for c in ch.judged_columns})
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    where = ""
-    if all(ch.ignores_nulls for ch in mine):
-        where = " WHERE " + " OR ".join(f'"{c}" IS NOT NULL' for c in cols)
-    df = conn.execute(f"SELECT row_id, {quoted} FROM {V.temp_name(table)}{where} ORDER BY row_id").df()
-    return df.set_index("row_id")
+    """What GX sees of a relation: `row_id` (the index) and the judged columns."""
+    cols = ", ".join(f'"{c}"' for c in _judged([ch for ch in checks if ch.table == table]))
+    return conn.execute(f"SELECT row_id, {cols} FROM {V.temp_name(table)}").df().set_index("row_id")
 
 
 def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -141,7 +153,7 @@ def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame])
     want = set(int(i) for i in index)
     if have is None or not want <= set(have.index):
         ids = sorted(want | (set(have.index) if have is not None else set()))
-        df = conn.execute(f"SELECT * FROM {V.temp_name(table)} WHERE row_id IN (SELECT unnest(?::BIGINT[]))",
+        df = conn.execute(f"SELECT * FROM {V.rows_name(table)} WHERE row_id IN (SELECT unnest(?::BIGINT[]))",
                           [ids]).df().set_index("row_id", drop=False)
         cache[table] = have = df
     return have.loc[[int(i) for i in index]] if index else have.iloc[0:0]
@@ -149,8 +161,8 @@ def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame])
 
 def _names(conn, year: int) -> tuple[dict, dict]:
     """School and county names of the year (and last year, for schools that are gone) for the Data Docs."""
-    df = conn.execute(f"SELECT school_code, school_name, county_code, county_name FROM {V.CENSUS} "
-                      "WHERE year IN (?, ?) ORDER BY year DESC", [year, year - 1]).df()
+    df = conn.execute(f"SELECT school_code, school_name, county_code, county_name, 0 AS o FROM {V.CUR} UNION ALL "
+                      f"SELECT school_code, school_name, county_code, county_name, 1 FROM {V.PREV} ORDER BY o").df()
     return data_docs.name_lookup(df)
 
 
