@@ -2,8 +2,8 @@
   Data tests of a per-year run (--vars '{"year": N}' or '{"min_year": A, "max_year": B}': see per_year.sql) look
   at those years only, so a partition's checks stay bounded however many years the warehouse holds. Every tested
   per-year model has a `year` column. Trend models (tag `trend`) are rebuilt whole and tested whole: a load passes
-  the same --vars to every invocation (one parse per load), so the window must not narrow their tests.
-  Without a window, all years.
+  the same --vars to every invocation (one parse per load), so the window must not narrow their tests. Seeds have
+  no year: their tests (in the load's first step) look at the whole seed. Without a window, all years.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
@@ -24,7 +24,7 @@
 {% macro _tests_a_trend_model(relation) -%}
     {%- if not execute -%}{{ return(false) }}{%- endif -%}
     {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and 'trend' in node.tags
+        {%- if (node.resource_type == 'seed' or (node.resource_type == 'model' and 'trend' in node.tags))
               and (node.alias or node.name) | lower == (relation.identifier or '') | lower
               and (node.schema or '') | lower == (relation.schema or '') | lower -%}
             {{ return(true) }}

@@ -386,6 +386,8 @@ def relations(year: int, rules: dict[str, Rule], checks: list[Check]) -> list[Re
     used = {ch.table for ch in checks}
     variables = yoy_variables(rules)
     subcounts, rooms = _pairs(rules, "subcount", "pairs"), _pairs(rules, "room_area", "rooms")
+    if max(len(MEASURES), len(variables), len(subcounts), len(rooms)) > KEY:
+        raise ValueError(f"more than {KEY} measures, variables or pairs: raise values_sql.KEY")
     out = [Relation(f"parts_{lvl}", parts_sql(year, lvl, rules, checks)) for lvl in LEVELS]
     out += [
         Relation("values", values_sql(), _long_rows("values", MEASURES)),
