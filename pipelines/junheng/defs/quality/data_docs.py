@@ -50,6 +50,7 @@ The run time is the real start of the validation (GX would parse a run name such
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
@@ -549,16 +550,30 @@ def _write_static(docs_dir: Path) -> None:
                 os.replace(tmp, dst)
 
 
+_SUITE_PAGES: dict[tuple[str, str], str] = {}  # (page path, suite JSON digest) rendered in this process
+
+
 def write_suite_pages(docs_dir: Path, suites: Iterable) -> None:
+    """GX's page of each suite; a suite already rendered to the same page by this process (the years of one load
+    share their suites) is not rendered again."""
     version = _gx_version()
     for suite in suites:
         name = suite.name
+        target = Path(docs_dir) / "expectations" / f"{name}.html"
+        d = suite.to_json_dict()
+        d.pop("id", None)
+        for e in d.get("expectations", []):
+            e.pop("id", None)
+        digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+        if target.exists() and _SUITE_PAGES.get(str(target)) == digest:
+            continue
         try:
             page = offline_html(_gx_render_suite(suite), "../", gx_version=version)
         except Exception as exc:  # a docs page never fails the load
             log.warning("GX could not render the suite page of %s: %s", name, exc)
             page = _fallback_page(name, f"GX could not render this suite: {exc}", "../")
-        _write(Path(docs_dir) / "expectations" / f"{name}.html", page)
+        _write(target, page)
+        _SUITE_PAGES[str(target)] = digest
 
 
 def _render_year(docs_dir: Path, key: str) -> Path:

@@ -72,15 +72,14 @@ def compute_flags_with_outcome(conn, year: int, docs_dir: Path | None = None, ru
         t = time.perf_counter()
         frames = {table: _gx_frame(conn, table, checks) for table in TABLES if table in tables}
         timings["fetch_s"] = time.perf_counter() - t
-        names = _names(conn, year) if docs_dir is not None else ({}, {})
         cache: dict[str, pd.DataFrame] = {}
 
         def rows_for(ch: Check, index: list) -> list[dict]:
-            # the docs list the first rows by county, school and field (row ids carry no order)
+            # the docs list the first rows by county, school and field (row ids carry no order), by name
             sub = _failing_rows(conn, ch.table, index, cache)
             sub = sub.sort_values([c for c in ("county_code", "school_code", "field") if c in sub.columns],
-                                  na_position="first", kind="stable")
-            return data_docs.failing_rows(sub, ch, list(sub.index), names)
+                                  na_position="first", kind="stable").iloc[:data_docs.ROWS_PER_CHECK]
+            return data_docs.failing_rows(sub, ch, list(sub.index), _names(conn, sub))
 
         outcome = run_suites(frames, rules, docs_dir=docs_dir, run_name=str(year),
                              rows_for=rows_for if docs_dir is not None else None)
@@ -159,10 +158,17 @@ def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame])
     return have.loc[[int(i) for i in index]] if index else have.iloc[0:0]
 
 
-def _names(conn, year: int) -> tuple[dict, dict]:
-    """School and county names of the year (and last year, for schools that are gone) for the Data Docs."""
-    df = conn.execute(f"SELECT school_code, school_name, county_code, county_name, 0 AS o FROM {V.CUR} UNION ALL "
-                      f"SELECT school_code, school_name, county_code, county_name, 1 FROM {V.PREV} ORDER BY o").df()
+def _names(conn, rows: pd.DataFrame) -> tuple[dict, dict]:
+    """School and county names of `rows`' codes, as this year's census (or last year's, for a school that is gone)
+    gives them, for the Data Docs."""
+    schools = [str(c) for c in rows["school_code"].dropna().unique()] if "school_code" in rows.columns else []
+    counties = [str(c) for c in rows["county_code"].dropna().unique()] if "county_code" in rows.columns else []
+    df = conn.execute(
+        f"SELECT school_code, school_name, county_code, county_name FROM (SELECT *, 0 AS o FROM (SELECT school_code, "
+        f"school_name, county_code, county_name FROM {V.CUR}) UNION ALL SELECT *, 1 FROM (SELECT school_code, "
+        f"school_name, county_code, county_name FROM {V.PREV})) "
+        "WHERE school_code IN (SELECT unnest(?::VARCHAR[])) OR county_code IN (SELECT unnest(?::VARCHAR[])) ORDER BY o",
+        [schools, counties]).df()
     return data_docs.name_lookup(df)
 
 

@@ -199,7 +199,7 @@ def run_suites(
             "successful": res.statistics.get("successful_expectations"),
             "success": bool(res.success),
         }
-        doc = res.to_json_dict() if docs else None
+        doc_results_of_table = []
         for i, er in enumerate(res.results):
             cfg = er.expectation_config
             ch = by_key.get((cfg.meta or {}).get("check"))
@@ -216,13 +216,18 @@ def run_suites(
                                        f"but lists {len(index)} rows")
                 failures.append(Failure(ch, index))
             unexpected[ch.key] = count
+            # the row ids are taken: the stored result (Data Docs) gets the first failing rows by name instead
+            er.result.pop("unexpected_index_list", None)
             if docs:
                 rows = rows_for(ch, index) if (rows_for and index) else []
-                data_docs.annotate_result(doc["results"][i], ch, rules.get(ch.rule_id), rows)
+                doc_results_of_table.append((i, ch, rows))
                 records.append(data_docs.CheckRecord(
                     ch, rules.get(ch.rule_id), suites[table].name, count,
                     int(er.result.get("element_count") or len(df)), rows))
         if docs:
+            doc = res.to_json_dict()
+            for i, ch, rows in doc_results_of_table:
+                data_docs.annotate_result(doc["results"][i], ch, rules.get(ch.rule_id), rows)
             doc_results[table] = doc
     docs_index = docs_page = None
     if docs:
