@@ -315,3 +315,23 @@ def test_every_county_year_not_meeting_quality_has_a_verified_plan(e2e, tmp_path
     bad = junheng("plan", "--county", COUNTY, "--warehouse", str(e2e["wh"]), "--costs", str(costs))
     assert bad.returncode == 2 and "costs.csv:2" in bad.stderr and "yuan_per_unit" in bad.stderr
     assert junheng("plan", "--county", "999999", "--warehouse", str(e2e["wh"])).returncode == 2
+
+
+def test_plans_follow_the_figures(e2e):
+    """Plans are their own Dagster job (plan_job) after the load: a load publishes its figures, then `junheng run`
+    plans exactly the years whose plans Dagster reports missing or stale — the question plans_sensor asks too."""
+    data, wh = e2e["data"], e2e["wh"]
+    current = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--plans-only")
+    assert current.returncode == 0 and "every year's plans are current" in current.stdout, current.stdout
+    planned_at = dict(query(wh, "select year, max(planned_at) from planner.plan_counties group by year"))
+    # a load without plans: its figures are published, its year's plans (and only those) are out of date
+    load = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2024", "--no-plans")
+    assert load.returncode == 0 and "investment plans" not in load.stdout, load.stdout
+    plans = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--plans-only")
+    assert plans.returncode == 0, plans.stdout + plans.stderr
+    assert "2024: " in plans.stdout and "2023: " not in plans.stdout and "已发布方案 / plans published" in plans.stdout
+    after = dict(query(wh, "select year, max(planned_at) from planner.plan_counties group by year"))
+    assert after[2024] > planned_at[2024] and {y: t for y, t in after.items() if y != 2024} == {
+        y: t for y, t in planned_at.items() if y != 2024}
+    runs = junheng("runs", "--warehouse", str(wh)).stdout.splitlines()
+    assert "plan_job" in runs[-1] and "planned=[2024]" in runs[-1] and "load_job" in runs[-2]

@@ -76,6 +76,8 @@ class JunhengDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        if "plan" in dbt_resource_props.get("tags", []):
+            return "planner"  # built by plan_job with the planner's tables (defs/orchestration)
         return "marts" if "marts" in dbt_resource_props.get("fqn", []) else "transform"
 
 
@@ -173,9 +175,9 @@ def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
 
 @dbt_assets(
     manifest=ensure_manifest(),
-    # all-years models, rebuilt whole after the per-year ones: trends, and the plan marts over the planner's tables
-    select="tag:trend tag:plan",
-    exclude="resource_type:seed",
+    # all-years models, rebuilt whole after the per-year ones
+    select="tag:trend",
+    exclude="resource_type:seed tag:plan",
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_trends",
 )
@@ -183,4 +185,16 @@ def dbt_trends(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
 
 
-dbt_asset_defs = [dbt_config, dbt_per_year, dbt_trends]
+@dbt_assets(
+    manifest=ensure_manifest(),
+    # the plan marts over the planner's tables, rebuilt whole by plan_job after the planner
+    select="tag:plan",
+    exclude="resource_type:seed",
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_plans",
+)
+def dbt_plans(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+
+
+dbt_asset_defs = [dbt_config, dbt_per_year, dbt_trends, dbt_plans]

@@ -39,7 +39,14 @@ def investment_plans(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         requests = {year: counties_to_plan(conn, year) for year in years}
     # make_plans attaches the copy read-only (no connection of ours holds it meanwhile) and verifies every year's
     # plans in one dbt invocation on a scratch file, with the run's vars
-    problems, results = make_plans(Path(warehouse.path), requests, vars_json=run_window(context), log_dir=log_dir)
+    step = max(1, sum(map(len, requests.values())) // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            context.log.info(f"已求解 / solved {done} / {total} counties")
+
+    problems, results = make_plans(Path(warehouse.path), requests, vars_json=run_window(context), log_dir=log_dir,
+                                   progress=progress)
     with warehouse.connect() as conn:
         for year in years:
             write_plans(conn, year, [p for p in problems if p.year == year], [r for r in results if r.year == year])
