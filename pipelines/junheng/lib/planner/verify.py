@@ -99,14 +99,26 @@ def census_fields(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
 
 
 def apply_additions(path: Path, year: int | None, changes: dict) -> None:
-    """Add each (school, census field, amount) of `changes` ({county: rows} of `year`, or {(year, county): rows})."""
+    """Add each (school, census field, amount) of `changes` ({county: rows} of `year`, or {(year, county): rows}):
+    one UPDATE per census field over a table of the additions (a national year has tens of thousands)."""
+    rows = []
+    for key, items in changes.items():
+        y, county = key if year is None else (year, key)
+        rows += [(y, county, school, field, float(amount)) for school, field, amount in items]
+    if not rows:
+        return
     con = duckdb.connect(str(path))
     try:
-        for key, rows in changes.items():
-            y, county = key if year is None else (year, key)
-            for school, field, amount in rows:
-                con.execute(f"UPDATE raw.census_schools SET {field} = {field} + ? "
-                            "WHERE year = ? AND county_code = ? AND school_code = ?", [amount, y, county, school])
+        con.execute("CREATE TEMP TABLE additions (year INTEGER, county_code VARCHAR, school_code VARCHAR, "
+                    "field VARCHAR, amount DOUBLE)")
+        con.executemany("INSERT INTO additions VALUES (?, ?, ?, ?, ?)", rows)
+        for (field,) in con.execute("SELECT DISTINCT field FROM additions ORDER BY 1").fetchall():
+            # one row per school and field (whole-school items once per school, teachers in their part's field)
+            con.execute(f"""UPDATE raw.census_schools c SET {field} = c.{field} + a.amount
+                            FROM (SELECT year, county_code, school_code, sum(amount) AS amount FROM additions
+                                  WHERE field = ? GROUP BY ALL) a
+                            WHERE c.year = a.year AND c.county_code = a.county_code AND c.school_code = a.school_code""",
+                        [field])
     finally:
         con.close()
 
