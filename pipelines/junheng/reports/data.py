@@ -75,7 +75,7 @@ READS: dict[str, tuple[str, ...]] = {
         "cost_capital", "cost_annual", "lower_bound", "gap", "teachers_above_degree_added", "backbone_teachers_added",
         "pe_art_teachers_added", "teachers_cost", "teaching_aux_area_m2_added", "teaching_aux_area_cost",
         "sports_area_m2_added", "sports_area_cost", "equipment_yuan_added", "multimedia_classrooms_added",
-        "multimedia_classrooms_cost", "schools_with_additions", "flagged_parts", "solver",
+        "multimedia_classrooms_cost", "schools_with_additions", "flagged_parts", "solver", "planned_at",
     ),
     "marts.investment_plan": (
         "county_code", "year", "target_year", "school_code", "school_name", "level", "resource", "item_name_zh",
