@@ -46,7 +46,7 @@ RESULTS = BENCH / "results"
 PY = Path(sys.executable)
 JUNHENG = [str(PY), "-m", "junheng.cli"]
 YEARS = list(range(2015, 2025))
-ALL = ("lower", "full", "incremental", "county", "fixed", "scale")
+ALL = ("lower", "full", "incremental", "county", "fixed", "scale", "plan")
 SCALES = ((1, 8), (1, 4), (1, 2))  # the scaling curve: these fractions of the national rows, then the full rebuild
 
 # Lines of `junheng run` that open a stage; the sampler attributes memory to the open stage. The load is one
@@ -130,8 +130,11 @@ def last_run_record(warehouse: Path) -> dict:
     return asdict(runs[-1]) if runs else {}
 
 
-def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str) -> dict:
-    cmd = [*JUNHENG, "run", "--data-dir", str(data), "--warehouse", str(warehouse)]
+def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str,
+                extra: tuple[str, ...] = ("--no-plans",)) -> dict:
+    """`junheng run` from command to published warehouse. The load's figures are published by load_job; plans are
+    a job of their own (plan_job) and are timed in the `plan` scenario, so loads run with --no-plans."""
+    cmd = [*JUNHENG, "run", "--data-dir", str(data), "--warehouse", str(warehouse), *extra]
     for y in years or []:
         cmd += ["--year", str(y)]
     # PYTHONPATH: the code of this checkout (a worktree of an older commit benchmarks that commit), not the
@@ -165,6 +168,26 @@ def derive_existing(full: Path, existing: Path, year: int) -> None:
         con.execute(f'delete from "{schema}"."{table}" where year = ?', [year])
     con.execute("checkpoint")
     con.close()
+
+
+def plan_summary(warehouse: Path) -> dict:
+    """What plan_job made of the year: counties by status, the gap distribution, solver seconds (the planner's
+    table), and the plan run's steps (its Dagster record)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        by_status = dict(con.execute("select status, count(*) from planner.plan_counties group by 1").fetchall())
+        row = con.execute("""
+            select count(*), sum(solve_seconds), median(solve_seconds), quantile_cont(solve_seconds, 0.9),
+                   max(solve_seconds), max(gap) filter (where cost > 0), quantile_cont(gap, 0.9) filter (where cost > 0),
+                   count(*) filter (where verified), sum(cost) filter (where status in ('optimal', 'feasible'))
+            from planner.plan_counties""").fetchone()
+    finally:
+        con.close()
+    keys = ("counties", "solve_seconds_sum", "solve_seconds_median", "solve_seconds_p90", "solve_seconds_max",
+            "gap_max", "gap_p90", "verified", "cost_total_yuan")
+    return {"by_status": by_status, **dict(zip(keys, row)), "steps": last_run_record(warehouse).get("steps", {})}
 
 
 def census_rows(data: Path, years: list[int]) -> int:
@@ -308,7 +331,7 @@ def write_results(res: dict, label: str) -> Path:
              f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
              "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | ÷ lower bound (wall / CPU) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county"):
+    for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county", "plan"):
         m = s.get(name)
         if not m:
             continue
@@ -355,6 +378,15 @@ def write_results(res: dict, label: str) -> Path:
     if res.get("fixed"):
         lines += ["", "## Fixed costs (seconds)", "", "| probe | seconds |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in res["fixed"].items()]
+    if s.get("plan"):
+        p = s["plan"]["plans"]
+        lines += ["", f"## Plans of one national year ({YEARS[-1]}: plan_job alone, `junheng run --plans-only`)", "",
+                  f"{p['counties']} counties planned in {s['plan']['wall_s']} s wall / {s['plan']['cpu_s']} s CPU "
+                  f"(peak {s['plan']['peak_rss_mb']:,} MB process, {s['plan']['peak_tree_mb']:,} MB tree): "
+                  f"{p['by_status']}; verified {p['verified']}; solver seconds sum {p['solve_seconds_sum']:.0f}, "
+                  f"median {p['solve_seconds_median']:.2f}, p90 {p['solve_seconds_p90']:.2f}, max "
+                  f"{p['solve_seconds_max']:.1f}; gap p90 {p['gap_p90']:.4f}, max {p['gap_max']:.4f}.",
+                  "", "Dagster steps: " + ", ".join(f"`{k}` {v}" for k, v in p["steps"].items())]
     if s.get("county"):
         c = s["county"]
         lines += ["", f"One county ({c.get('county')}, {c.get('rows')} schools, 2024) into a new warehouse: "
@@ -459,6 +491,18 @@ def main() -> int:
         save()
     if not args.keep:
         (work / "full.duckdb").unlink(missing_ok=True)
+    if "plan" in only:
+        # every county of one national year that does not meet §4.1: the year loaded without plans (not timed as
+        # the scenario), then plan_job alone (`junheng run --plans-only`: solve, verify by dbt, publish)
+        wh = work / "plan.duckdb"
+        s["plan_load"] = junheng_run(DATA, wh, YEARS[-1:], work, "plan_load")
+        m = junheng_run(DATA, wh, None, work, "plan", extra=("--plans-only",))
+        m["plans"] = plan_summary(wh)
+        log(f"plan: {m['plans']}")
+        s["plan"] = m
+        if not args.keep:
+            wh.unlink(missing_ok=True)
+        save()
     if "fixed" in only:
         log("fixed costs …")
         res["fixed"] = fixed_costs(work)
