@@ -82,7 +82,8 @@ def cmd_import(args) -> int:
                      not args.no_wait, by, log_path)
     code = _report(instance_for(warehouse), run_id, warehouse, bool(unreadable))
     # corrected values change what the counties must add: plan the years whose plans are now out of date
-    planned = plan_outdated(data_dir, warehouse, not args.no_wait, by, log_path) if code == 0 else None
+    planned = plan_outdated(data_dir, warehouse, not args.no_wait, by, log_path) \
+        if code == 0 and not args.no_plans else None
     if planned is not None:
         from junheng.cli import _print_plans
 
@@ -178,6 +179,8 @@ def main_verify(argv: list[str]) -> int:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--no-wait", action="store_true",
                    help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
+    p.add_argument("--no-plans", action="store_true",
+                   help="导入后不重新求解投入方案 / do not plan the years whose plans the corrections made out of date")
     p.set_defaults(func=cmd_import)
     args = parse_or_exit_code(parser, argv)
     return args if isinstance(args, int) else args.func(args)

@@ -9,6 +9,7 @@ import dagster as dg
 from junheng.defs.dbt.assets import PLAN_ADDITIONS_KEY, PLAN_COUNTIES_KEY, run_window
 from junheng.defs.partitions import partition_years, years_partitions
 from junheng.defs.resources import WarehouseResource
+from junheng.lib.warehouse import pause_point
 from junheng.lib.planner.plan import counties_to_plan, make_plans, write_plans
 
 
@@ -47,6 +48,7 @@ def investment_plans(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 
     problems, results = make_plans(Path(warehouse.path), requests, vars_json=run_window(context), log_dir=log_dir,
                                    progress=progress)
+    pause_point("plan")
     with warehouse.connect() as conn:
         for year in years:
             write_plans(conn, year, [p for p in problems if p.year == year], [r for r in results if r.year == year])
