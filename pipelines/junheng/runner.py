@@ -152,7 +152,11 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
     outcome.refused = {**report.refused, **outcome.refused}
     outcome.stray = report.stray
     if plans and outcome.published:
-        outcome.plan_run = plan_outdated(data_dir, warehouse, wait, by, log_path, progress)
+        try:
+            outcome.plan_run = plan_outdated(data_dir, warehouse, wait, by, log_path, progress)
+        except KeyboardInterrupt:  # the figures are published: say that only the plans were not
+            outcome.failed["plan_job"] = ("已中断：数据已发布，投入方案未更新 / interrupted: the figures were published, "
+                                          "the plans were not (junheng run --plans-only)")
     return outcome
 
 
