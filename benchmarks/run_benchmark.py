@@ -305,7 +305,7 @@ def analyst_queries(warehouse: Path, work: Path, reps: int = 3) -> dict:
     import analyst_queries as aq
 
     log(f"queries: {warehouse} as built …")
-    out = {"as_built": aq.run(warehouse, reps)}
+    out = {"warehouse": str(warehouse), "as_built": aq.run(warehouse, reps)}
     con = duckdb.connect(str(warehouse), read_only=True)
     kinds = dict(con.execute(
         "select schema_name || '.' || table_name, 'table' from duckdb_tables() where schema_name = 'marts' union all "
@@ -347,9 +347,10 @@ def write_results(res: dict, label: str) -> Path:
     lb = s.get("lower_beside_full") or s.get("lower")
     lines = [f"# Benchmark `{label}` — {res['started']}", "",
              f"git `{res['git']}`; {res['machine']}; data {res['data']} ({res['rows_total']:,} census rows, "
-             f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
-             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | ÷ lower bound (wall / CPU) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{len(YEARS)} years); load average at start {res['load_avg_start']}."]
+    if s:
+        lines += ["", "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | "
+                      "÷ lower bound (wall / CPU) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county"):
         m = s.get(name)
         if not m:
@@ -400,7 +401,8 @@ def write_results(res: dict, label: str) -> Path:
     if res.get("queries"):
         q = res["queries"]
         lines += ["", "## Analysts' queries (benchmarks/analyst_queries.py; median of 3, seconds)", "",
-                  "Marts: " + ", ".join(f"`{m}` {k}" for m, k in q["kinds"].items()) + f"; parameters "
+                  f"Warehouse `{q.get('warehouse')}`. Marts: "
+                  + ", ".join(f"`{m}` {k}" for m, k in q["kinds"].items()) + f"; parameters "
                   f"{q['as_built']['parameters']}.", "",
                   "| query | rows | as built wall / CPU | per-school views as tables wall / CPU |", "|---|---:|---:|---:|"]
         for name, m in q["as_built"]["queries"].items():
