@@ -4,6 +4,7 @@ partial-parse state serves them all, and the file dbt writes is the warehouse it
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,20 @@ def test_a_stale_wal_in_the_workdir_is_not_replayed_into_a_new_copy(tmp_path):
 def test_wrapper_runs_dbt_in_the_workdir(tmp_path):
     text = Path(dbt_state.DBT_EXECUTABLE).read_text()
     assert 'cd "$JUNHENG_DBT_CWD"' in text and "--pdeathsig KILL" in text
+
+
+def test_a_failed_loads_link_goes_at_tear_down_and_its_dbt_log_at_the_next_load(tmp_path):
+    from junheng.lib.warehouse import abandon_build, begin_build, building_path
+
+    published = _warehouse(tmp_path / "w.duckdb")
+    work = building_path(published)
+    shutil.copyfile(published, work)
+    wd = workdir_of(work)
+    (wd / "target" / "dbt_per_year-x").mkdir(parents=True)
+    (wd / "target" / "dbt_per_year-x" / "dbt.log").write_text("the failure")
+    os.link(work, wd / WORKDIR_DATABASE)  # as a dbt killed with its load leaves it
+    abandon_build(published, "run")
+    assert not (wd / WORKDIR_DATABASE).exists() and (wd / "target" / "dbt_per_year-x" / "dbt.log").exists()
+    os.link(published, wd / WORKDIR_DATABASE)
+    begin_build(published, "next")
+    assert not wd.exists()

@@ -91,9 +91,11 @@ def dbt_workdir(database: str | os.PathLike) -> Iterator[dict[str, str]]:
 
 
 def workdir_of(database: str | os.PathLike) -> Path:
-    """dbt_workdir's directory for `database` (its target folders go there too: per warehouse, beside it)."""
-    database = Path(database).resolve()
-    return database.with_name(f".{database.name}.dbt")
+    """dbt_workdir's directory for `database` (its target folders go there too: per warehouse, beside it; a load's
+    set-up and tear-down discard what a killed dbt left there: lib/warehouse.discard_dbt_workdir)."""
+    from junheng.lib.warehouse import dbt_workdir_path
+
+    return dbt_workdir_path(Path(database))
 
 
 def keep_partial_parse(state: Path) -> None:
