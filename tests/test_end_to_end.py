@@ -227,6 +227,13 @@ def test_mart_contracts_are_enforced_by_duckdb(e2e):
         with pytest.raises(duckdb.ConstraintException, match="CHECK"):
             conn.execute("insert into marts.county_indicator_cv "
                          "select * replace ('senior' as level) from marts.county_indicator_cv limit 1")
+        # ranges that must hold are constraints too (they were data tests, each a node and a scan per load)
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_quality_compliance "
+                         "select * replace (8 as indicators_met) from marts.school_quality_compliance limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_standard_gap "
+                         "select * replace (-1.0 as gap) from marts.school_standard_gap limit 1")
 
 
 def _file_sha(path: Path) -> str:
