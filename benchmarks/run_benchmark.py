@@ -12,6 +12,9 @@ Scenarios (see benchmarks/README.md):
   fixed        the stack's fixed costs: python + dagster/dbt/GX imports, a dbt parse, an empty `dbt seed`
   scale        the scaling curve: whole provinces making up 1/8, 1/4 and 1/2 of the national rows, each rebuilt
                (ten years) by `junheng run` beside the lower bound on the same files, in the same run
+  queries      the analysts' typical queries (benchmarks/analyst_queries.py) on the full warehouse (or
+               --queries-warehouse), as built and with its per-school views written as tables, beside what writing
+               them costs: the views-or-tables decision, measured
 
 Each command runs as a subprocess; a sampler thread walks its process tree with psutil every 0.2 s (the dbt
 subprocesses included) and keeps the largest single process's RSS (the "peak" figure) and the largest sum over the
@@ -46,7 +49,7 @@ RESULTS = BENCH / "results"
 PY = Path(sys.executable)
 JUNHENG = [str(PY), "-m", "junheng.cli"]
 YEARS = list(range(2015, 2025))
-ALL = ("lower", "full", "incremental", "county", "fixed", "scale", "plan")
+ALL = ("lower", "full", "incremental", "county", "fixed", "scale", "queries", "plan")
 SCALES = ((1, 8), (1, 4), (1, 2))  # the scaling curve: these fractions of the national rows, then the full rebuild
 
 # Lines of `junheng run` that open a stage; the sampler attributes memory to the open stage. The load is one
@@ -316,6 +319,45 @@ def fixed_costs(work: Path) -> dict:
     return out
 
 
+def analyst_queries(warehouse: Path, work: Path, reps: int = 3) -> dict:
+    """The analysts' queries on `warehouse` as built, then on a copy in which every per-school mart that is a view is
+    written as a table (seconds to write it and checkpoint, beside): what each view costs a query and saves a load."""
+    import duckdb
+
+    sys.path.insert(0, str(BENCH))
+    import analyst_queries as aq
+
+    log(f"queries: {warehouse} as built …")
+    out = {"warehouse": str(warehouse), "as_built": aq.run(warehouse, reps)}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kinds = dict(con.execute(
+        "select schema_name || '.' || table_name, 'table' from duckdb_tables() where schema_name = 'marts' union all "
+        "select schema_name || '.' || view_name, 'view' from duckdb_views() where schema_name = 'marts'").fetchall())
+    con.close()
+    out["kinds"] = {m: kinds.get(m) for m in aq.MARTS}
+    views = [m for m in aq.MARTS if kinds.get(m) == "view"]
+    if views:
+        copy = work / "queries_tables.duckdb"
+        shutil.copyfile(warehouse, copy)
+        con = duckdb.connect(str(copy))
+        con.execute("set memory_limit = '2500MB'")
+        con.execute("create schema if not exists as_tables")
+        out["write_as_table"] = {}
+        for m in views:
+            t0, c0 = time.perf_counter(), time.process_time()
+            con.execute(f"create table as_tables.{m.split('.')[1]} as select * from {m}")
+            con.execute("checkpoint")
+            out["write_as_table"][m] = {"wall_s": round(time.perf_counter() - t0, 2),
+                                        "cpu_s": round(time.process_time() - c0, 2),
+                                        "rows": con.execute(f"select count(*) from {m}").fetchone()[0]}
+        con.close()
+        log(f"queries: the views {', '.join(views)} as tables …")
+        out["as_tables"] = aq.run(copy, reps, {m: f"as_tables.{m.split('.')[1]}" for m in views})
+        copy.unlink()
+    out["descriptions"] = {k: d for k, (d, _) in aq.QUERIES.items()}
+    return out
+
+
 def fmt_rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds else "–"
 
@@ -328,9 +370,10 @@ def write_results(res: dict, label: str) -> Path:
     lb = s.get("lower_beside_full") or s.get("lower")
     lines = [f"# Benchmark `{label}` — {res['started']}", "",
              f"git `{res['git']}`; {res['machine']}; data {res['data']} ({res['rows_total']:,} census rows, "
-             f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
-             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | ÷ lower bound (wall / CPU) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{len(YEARS)} years); load average at start {res['load_avg_start']}."]
+    if s:
+        lines += ["", "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | "
+                      "÷ lower bound (wall / CPU) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county", "plan"):
         m = s.get(name)
         if not m:
@@ -387,6 +430,20 @@ def write_results(res: dict, label: str) -> Path:
                   f"median {p['solve_seconds_median']:.2f}, p90 {p['solve_seconds_p90']:.2f}, max "
                   f"{p['solve_seconds_max']:.1f}; gap p90 {p['gap_p90']:.4f}, max {p['gap_max']:.4f}.",
                   "", "Dagster steps: " + ", ".join(f"`{k}` {v}" for k, v in p["steps"].items())]
+    if res.get("queries"):
+        q = res["queries"]
+        lines += ["", "## Analysts' queries (benchmarks/analyst_queries.py; median of 3, seconds)", "",
+                  f"Warehouse `{q.get('warehouse')}`. Marts: "
+                  + ", ".join(f"`{m}` {k}" for m, k in q["kinds"].items()) + f"; parameters "
+                  f"{q['as_built']['parameters']}.", "",
+                  "| query | rows | as built wall / CPU | per-school views as tables wall / CPU |", "|---|---:|---:|---:|"]
+        for name, m in q["as_built"]["queries"].items():
+            t = (q.get("as_tables") or {}).get("queries", {}).get(name)
+            lines.append(f"| {name}: {q['descriptions'][name]} | {m['rows']:,} | {m['wall_s']} / {m['cpu_s']} | "
+                         + (f"{t['wall_s']} / {t['cpu_s']}" if t else "–") + " |")
+        for m, w in (q.get("write_as_table") or {}).items():
+            lines.append(f"\nWriting `{m}` as a table (all years, {w['rows']:,} rows, with a checkpoint): "
+                         f"{w['wall_s']} s wall, {w['cpu_s']} s CPU.")
     if s.get("county"):
         c = s["county"]
         lines += ["", f"One county ({c.get('county')}, {c.get('rows')} schools, 2024) into a new warehouse: "
@@ -406,6 +463,8 @@ def main() -> int:
                     help="scale: the fractions of the national rows, e.g. 1/8,1/4,1/2")
     ap.add_argument("--existing", choices=("derive", "build"), default="derive",
                     help="incremental: derive the nine-year warehouse from the full one (default) or build it")
+    ap.add_argument("--queries-warehouse", type=Path,
+                    help="queries: time them on this warehouse (read-only) instead of the full rebuild's")
     args = ap.parse_args()
     only = set(args.only.split(","))
     work = args.work / args.label
@@ -474,6 +533,13 @@ def main() -> int:
             res["cv_check"] = compare_cvs(work / "full.duckdb", work / "lower_bound_cvs.parquet")
             log(f"same answer? {res['cv_check']}")
         save()
+    if "queries" in only:
+        wh = args.queries_warehouse or work / "full.duckdb"
+        if wh.exists():
+            res["queries"] = analyst_queries(wh, work)
+            save()
+        else:
+            log(f"queries: no warehouse {wh} (run `full` in the same run, or give --queries-warehouse)")
     if "incremental" in only:
         existing = work / "incremental.duckdb"
         if (work / "full.duckdb").exists() and args.existing == "derive":

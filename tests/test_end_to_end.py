@@ -199,13 +199,16 @@ def test_loading_the_same_files_again_gives_the_same_warehouse(e2e):
         assert after[name] == before[name], name
 
 
-def test_dbt_parses_the_project_once_per_load(e2e):
-    """A new warehouse changes dbt's profile, which forces a full parse in the first invocation (seeds); the
-    per-year and trend invocations get the same --vars and start from its state, so they do not parse again."""
+def test_dbt_does_not_parse_the_project_for_a_new_warehouse(e2e):
+    """dbt opens every warehouse under one name in a working directory of its own and takes the run's window from
+    the environment (lib/dbt_state.dbt_workdir, macros/per_year.sql), so the partial-parse state the project's parse
+    left serves a new warehouse and a new window: no invocation of the load parses the project (a new warehouse's
+    profile used to force a full parse in the first one)."""
     log = next(line.split(": ", 1)[1] for line in e2e["stdout"].splitlines() if "run log" in line)
     invocations = Path(log).read_text(encoding="utf-8").split("Running with dbt=")[1:]
     assert len(invocations) == 3  # seeds, per-year, trends
-    assert [("Unable to do partial parsing" in text) for text in invocations] == [True, False, False]
+    assert [("Unable to do partial parsing" in text) for text in invocations] == [False, False, False]
+    assert not list(e2e["wh"].parent.glob(".*.dbt"))  # the working directories are gone
 
 
 def test_mart_contracts_are_enforced_by_duckdb(e2e):
@@ -224,6 +227,13 @@ def test_mart_contracts_are_enforced_by_duckdb(e2e):
         with pytest.raises(duckdb.ConstraintException, match="CHECK"):
             conn.execute("insert into marts.county_indicator_cv "
                          "select * replace ('senior' as level) from marts.county_indicator_cv limit 1")
+        # ranges that must hold are constraints too (they were data tests, each a node and a scan per load)
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_quality_compliance "
+                         "select * replace (8 as indicators_met) from marts.school_quality_compliance limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_standard_gap "
+                         "select * replace (-1.0 as gap) from marts.school_standard_gap limit 1")
 
 
 def _file_sha(path: Path) -> str:

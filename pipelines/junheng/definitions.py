@@ -33,7 +33,9 @@ defs = dg.Definitions(
     sensors=[census_files_sensor, plans_sensor, *verify_sensors],
     resources={
         "warehouse": WarehouseResource(published=str(warehouse_path()), data_dir=str(data_dir())),
+        # --no-write-json: dbt writes manifest.json twice and run_results.json per invocation, into a target folder
+        # that nobody reads (dagster-dbt reads the event stream; the assets' manifest is ensure_manifest's)
         "dbt": JunhengDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                                     dbt_executable=DBT_EXECUTABLE),
+                                     dbt_executable=DBT_EXECUTABLE, global_config_flags=["--no-write-json"]),
     },
 )
