@@ -13,7 +13,6 @@ warehouse, window and concurrent load of a checkout, and a load parses nothing u
 """
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -115,12 +114,6 @@ def _window(context: dg.AssetExecutionContext) -> tuple[int, int] | None:
     first = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get("dagster/partition")
     last = tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
     return (int(first), int(last)) if first else None
-
-
-def run_window(context: dg.AssetExecutionContext) -> str:
-    """The run's year partitions as dbt vars (for a dbt started with --vars, e.g. the planner's verification)."""
-    window = _window(context)
-    return json.dumps({"min_year": window[0], "max_year": window[1]} if window else {})
 
 
 def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:

@@ -25,7 +25,7 @@ def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
         group by county_code having not bool_and(coalesce(quality_resource_met, false)) order by 1""", [year]).fetchall()]
 
 
-def _verify(source: Path, problems: list[CountyProblem], results: list[PlanResult], factors, vars_json, log_dir):
+def _verify(source: Path, problems: list[CountyProblem], results: list[PlanResult], factors, log_dir):
     """Recompute every plan with additions by the official dbt models, all years in one invocation."""
     todo = [(p, r) for p, r in zip(problems, results) if r.additions]
     if not todo:
@@ -42,7 +42,7 @@ def _verify(source: Path, problems: list[CountyProblem], results: list[PlanResul
         vf.apply_additions(path, None, {(p.year, p.county_code): vf.census_changes(p, r.additions, fields)
                                         for p, r in todo})
         log = (log_dir / f"plan-verify-{years[0]}-{years[-1]}-{int(time.time())}.log") if log_dir else None
-        vf.run_verdict_models(path, years[0], vars_json, log, last_year=years[-1])
+        vf.run_verdict_models(path, years[0], log, last_year=years[-1])
         got = vf.verdicts(path)
     for p, r in todo:
         ok, why = got.get((p.county_code, p.year), (False, "复核结果缺失 / no verdict"))
@@ -92,7 +92,6 @@ def make_plans(
     requests: dict[int, list[str]],
     costs: dict[str, float] | None = None,
     target_year: int | None = None,
-    vars_json: str | None = None,
     time_limit: float = 60.0,
     log_dir: Path | None = None,
     progress=None,
@@ -119,19 +118,19 @@ def make_plans(
         (year, counties), = requests.items()
         with vf.scratch_database(source, [(year, c) for c in counties]) as base:
             vf.apply_projection(base, year, factors)
-            vf.run_verdict_models(base, year, vars_json)
+            vf.run_verdict_models(base, year)
             scon = duckdb.connect(str(base), read_only=True)
             try:
                 problems = load_problems(scon, year, counties, costs, target_year, factors)
             finally:
                 scon.close()
     results = solve_all(problems, time_limit, progress=progress)
-    _verify(source, problems, results, factors, vars_json, log_dir)
+    _verify(source, problems, results, factors, log_dir)
     retry = [i for i, r in enumerate(results) if r.verified is False]
     if retry:
         for i, r in zip(retry, solve_all([problems[i] for i in retry], time_limit, strict=True)):
             results[i] = r
-        _verify(source, [problems[i] for i in retry], [results[i] for i in retry], factors, vars_json, log_dir)
+        _verify(source, [problems[i] for i in retry], [results[i] for i in retry], factors, log_dir)
     for r in results:
         if r.verified is False:
             r.status = "rejected"

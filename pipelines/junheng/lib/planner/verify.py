@@ -7,7 +7,6 @@ quality_resource_met for both levels.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from typing import Iterator
 
 import duckdb
 
-from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, dbt_workdir, workdir_of
 from junheng.lib.planner.problem import Additions, CountyProblem
 from junheng.lib.warehouse import ensure_raw_schema
 
@@ -123,21 +122,21 @@ def apply_additions(path: Path, year: int | None, changes: dict) -> None:
         con.close()
 
 
-def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log: Path | None = None,
-                       last_year: int | None = None) -> None:
-    """The official dbt models on the scratch file, years `year`..`last_year` (one invocation for all of them: the
-    scratch file's profile differs from the load's, so each invocation parses the project). `vars_json`: the
-    caller's dbt vars when they cover those years."""
-    target = path.parent / "target"
-    target.mkdir(exist_ok=True)
-    if PARTIAL_PARSE.exists():
-        shutil.copyfile(PARTIAL_PARSE, target / "partial_parse.msgpack")
-    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path)}
-    args = [DBT_EXECUTABLE, "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(path.parent / "logs"),
-            "--select", *VERDICT_MODELS,
-            "--vars", vars_json or json.dumps({"min_year": year, "max_year": last_year or year})]
-    done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+def run_verdict_models(path: Path, year: int, log: Path | None = None, last_year: int | None = None) -> None:
+    """The official dbt models on the scratch file, years `year`..`last_year` (one invocation for all of them). dbt
+    opens it under the name every warehouse has (lib/dbt_state.dbt_workdir) and takes the years from the
+    environment, so it starts from the loads' parse state instead of parsing the project again."""
+    with dbt_workdir(path) as env:
+        target = workdir_of(path) / "target" / "plan-verify"
+        target.mkdir(parents=True, exist_ok=True)
+        if PARTIAL_PARSE.exists():
+            shutil.copyfile(PARTIAL_PARSE, target / "partial_parse.msgpack")
+        env = {**os.environ, **env, "JUNHENG_MIN_YEAR": str(year), "JUNHENG_MAX_YEAR": str(last_year or year)}
+        args = [DBT_EXECUTABLE, "run", "--quiet", "--no-write-json", "--project-dir", str(DBT_PROJECT_DIR),
+                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+                "--log-path", str(target / "logs"), "--select", *VERDICT_MODELS]
+        done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+        shutil.rmtree(target.parent, ignore_errors=True)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(done.stdout + done.stderr, encoding="utf-8")
