@@ -15,7 +15,7 @@ import duckdb
 from junheng.lib.planner import verify as vf
 from junheng.lib.planner.data import load_problems, student_factors
 from junheng.lib.planner.problem import CountyProblem
-from junheng.lib.planner.solve import PlanResult, solve
+from junheng.lib.planner.solve import TIME_LIMIT, PlanResult, solve
 
 
 def counties_to_plan(con: duckdb.DuckDBPyConnection, year: int) -> list[str]:
@@ -92,7 +92,7 @@ def make_plans(
     requests: dict[int, list[str]],
     costs: dict[str, float] | None = None,
     target_year: int | None = None,
-    time_limit: float = 60.0,
+    time_limit: float = TIME_LIMIT,
     log_dir: Path | None = None,
     progress=None,
 ) -> tuple[list[CountyProblem], list[PlanResult]]:
