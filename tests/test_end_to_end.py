@@ -172,7 +172,7 @@ def test_flags_do_not_change_official_figures(e2e):
 
 
 def _tables(wh: Path) -> dict[str, list[tuple]]:
-    """Every raw table and mart, load metadata (times, run ids, the solver's seconds) aside, in a stable order."""
+    """Every raw table and mart, load metadata (times, run ids, the solver's seconds, when a plan was made) aside, in a stable order."""
     with duckdb.connect(str(wh), read_only=True) as conn:
         names = conn.execute("select table_schema || '.' || table_name from information_schema.tables "
                              "where table_schema in ('raw', 'marts') order by 1").fetchall()
@@ -180,7 +180,7 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
         for (name,) in names:
             cols = [c for (c,) in conn.execute(f"select column_name from information_schema.columns where "
                                                f"table_schema || '.' || table_name = '{name}' order by ordinal_position")
-                    .fetchall() if c not in ("loaded_at", "load_run_id", "solve_seconds")]
+                    .fetchall() if c not in ("loaded_at", "load_run_id", "solve_seconds", "planned_at")]
             out[name] = conn.execute(f"select {', '.join(cols)} from {name} order by all").fetchall()
     return out
 
@@ -206,8 +206,8 @@ def test_dbt_does_not_parse_the_project_for_a_new_warehouse(e2e):
     profile used to force a full parse in the first one)."""
     log = next(line.split(": ", 1)[1] for line in e2e["stdout"].splitlines() if "run log" in line)
     invocations = Path(log).read_text(encoding="utf-8").split("Running with dbt=")[1:]
-    assert len(invocations) == 3  # seeds, per-year, trends
-    assert [("Unable to do partial parsing" in text) for text in invocations] == [False, False, False]
+    assert len(invocations) == 4  # load_job: seeds, per-year, trends; then plan_job: the plan marts
+    assert [("Unable to do partial parsing" in text) for text in invocations] == [False] * 4
     assert not list(e2e["wh"].parent.glob(".*.dbt"))  # the working directories are gone
 
 

@@ -129,7 +129,8 @@ def returns_2022() -> pd.DataFrame:
     bad_range = dict(ok, county_code="340101", training_completion_rate=150.0, teacher_pay_ratio=105.0)
     bad_share = dict(ok, county_code="340102", certified_teacher_rate=0.99)
     missing = dict(ok, county_code="340103", social_recognition_rate=None)
-    return pd.DataFrame([clean, bad_range, bad_share, missing])
+    missing_too = dict(ok, county_code="340105", social_recognition_rate=None)  # the same item, another county
+    return pd.DataFrame([clean, bad_range, bad_share, missing, missing_too])
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +214,8 @@ def test_return_rules(flags):
     assert set(_has(flags, "R_RETURN_RATE_RANGE", county="340101")["field"]) == {"training_completion_rate",
                                                                                  "teacher_pay_ratio"}
     assert _has(flags, "R_RETURN_RATE_AS_SHARE", county="340102")["field"].tolist() == ["certified_teacher_rate"]
-    assert _has(flags, "R_RETURN_REQUIRED_MISSING", county="340103")["field"].tolist() == ["social_recognition_rate"]
+    for county in ("340103", "340105"):  # each county's return is flagged, not only the first one's
+        assert _has(flags, "R_RETURN_REQUIRED_MISSING", county=county)["field"].tolist() == ["social_recognition_rate"]
     assert _has(flags, "R_RETURN_MISSING", county="340104")["severity"].tolist() == ["info"]
     clean_county = flags[(flags["county_code"] == "340100") & flags["school_code"].isna()]
     assert clean_county.empty, clean_county.to_string()

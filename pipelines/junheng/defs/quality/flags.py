@@ -285,7 +285,8 @@ def _postprocess_yoy(flags: pd.DataFrame, yoy: pd.DataFrame | None, rules: dict[
             key = flags["school_code"].astype(str) + "|" + flags["field"].astype(str)
             warned = set(key[(flags["severity"] == "warning") & (flags["_table"] == "yoy")])
             flags = flags[~((flags["rule_id"] == info[0].id) & (flags["severity"] == "info") & key.isin(warned))]
-            flags = flags.drop_duplicates(subset=["school_code", "rule_id", "field", "severity"])
+            # one flag per school (or county return: no school), rule, field and severity
+            flags = flags.drop_duplicates(subset=["county_code", "school_code", "rule_id", "field", "severity"])
     return flags.drop(columns=["_table", "_gap"], errors="ignore")
 
 
