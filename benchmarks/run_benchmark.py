@@ -12,6 +12,9 @@ Scenarios (see benchmarks/README.md):
   fixed        the stack's fixed costs: python + dagster/dbt/GX imports, a dbt parse, an empty `dbt seed`
   scale        the scaling curve: whole provinces making up 1/8, 1/4 and 1/2 of the national rows, each rebuilt
                (ten years) by `junheng run` beside the lower bound on the same files, in the same run
+  queries      the analysts' typical queries (benchmarks/analyst_queries.py) on the full warehouse (or
+               --queries-warehouse), as built and with its per-school views written as tables, beside what writing
+               them costs: the views-or-tables decision, measured
 
 Each command runs as a subprocess; a sampler thread walks its process tree with psutil every 0.2 s (the dbt
 subprocesses included) and keeps the largest single process's RSS (the "peak" figure) and the largest sum over the
@@ -46,7 +49,7 @@ RESULTS = BENCH / "results"
 PY = Path(sys.executable)
 JUNHENG = [str(PY), "-m", "junheng.cli"]
 YEARS = list(range(2015, 2025))
-ALL = ("lower", "full", "incremental", "county", "fixed", "scale")
+ALL = ("lower", "full", "incremental", "county", "fixed", "scale", "queries", "plan")
 SCALES = ((1, 8), (1, 4), (1, 2))  # the scaling curve: these fractions of the national rows, then the full rebuild
 
 # Lines of `junheng run` that open a stage; the sampler attributes memory to the open stage. The load is one
@@ -130,8 +133,11 @@ def last_run_record(warehouse: Path) -> dict:
     return asdict(runs[-1]) if runs else {}
 
 
-def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str) -> dict:
-    cmd = [*JUNHENG, "run", "--data-dir", str(data), "--warehouse", str(warehouse)]
+def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path, name: str,
+                extra: tuple[str, ...] = ("--no-plans",)) -> dict:
+    """`junheng run` from command to published warehouse. The load's figures are published by load_job; plans are
+    a job of their own (plan_job) and are timed in the `plan` scenario, so loads run with --no-plans."""
+    cmd = [*JUNHENG, "run", "--data-dir", str(data), "--warehouse", str(warehouse), *extra]
     for y in years or []:
         cmd += ["--year", str(y)]
     # PYTHONPATH: the code of this checkout (a worktree of an older commit benchmarks that commit), not the
@@ -165,6 +171,26 @@ def derive_existing(full: Path, existing: Path, year: int) -> None:
         con.execute(f'delete from "{schema}"."{table}" where year = ?', [year])
     con.execute("checkpoint")
     con.close()
+
+
+def plan_summary(warehouse: Path) -> dict:
+    """What plan_job made of the year: counties by status, the gap distribution, solver seconds (the planner's
+    table), and the plan run's steps (its Dagster record)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        by_status = dict(con.execute("select status, count(*) from planner.plan_counties group by 1").fetchall())
+        row = con.execute("""
+            select count(*), sum(solve_seconds), median(solve_seconds), quantile_cont(solve_seconds, 0.9),
+                   max(solve_seconds), max(gap) filter (where cost > 0), quantile_cont(gap, 0.9) filter (where cost > 0),
+                   count(*) filter (where verified), sum(cost) filter (where status in ('optimal', 'feasible'))
+            from planner.plan_counties""").fetchone()
+    finally:
+        con.close()
+    keys = ("counties", "solve_seconds_sum", "solve_seconds_median", "solve_seconds_p90", "solve_seconds_max",
+            "gap_max", "gap_p90", "verified", "cost_total_yuan")
+    return {"by_status": by_status, **dict(zip(keys, row)), "steps": last_run_record(warehouse).get("steps", {})}
 
 
 def census_rows(data: Path, years: list[int]) -> int:
@@ -293,6 +319,45 @@ def fixed_costs(work: Path) -> dict:
     return out
 
 
+def analyst_queries(warehouse: Path, work: Path, reps: int = 3) -> dict:
+    """The analysts' queries on `warehouse` as built, then on a copy in which every per-school mart that is a view is
+    written as a table (seconds to write it and checkpoint, beside): what each view costs a query and saves a load."""
+    import duckdb
+
+    sys.path.insert(0, str(BENCH))
+    import analyst_queries as aq
+
+    log(f"queries: {warehouse} as built …")
+    out = {"warehouse": str(warehouse), "as_built": aq.run(warehouse, reps)}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kinds = dict(con.execute(
+        "select schema_name || '.' || table_name, 'table' from duckdb_tables() where schema_name = 'marts' union all "
+        "select schema_name || '.' || view_name, 'view' from duckdb_views() where schema_name = 'marts'").fetchall())
+    con.close()
+    out["kinds"] = {m: kinds.get(m) for m in aq.MARTS}
+    views = [m for m in aq.MARTS if kinds.get(m) == "view"]
+    if views:
+        copy = work / "queries_tables.duckdb"
+        shutil.copyfile(warehouse, copy)
+        con = duckdb.connect(str(copy))
+        con.execute("set memory_limit = '2500MB'")
+        con.execute("create schema if not exists as_tables")
+        out["write_as_table"] = {}
+        for m in views:
+            t0, c0 = time.perf_counter(), time.process_time()
+            con.execute(f"create table as_tables.{m.split('.')[1]} as select * from {m}")
+            con.execute("checkpoint")
+            out["write_as_table"][m] = {"wall_s": round(time.perf_counter() - t0, 2),
+                                        "cpu_s": round(time.process_time() - c0, 2),
+                                        "rows": con.execute(f"select count(*) from {m}").fetchone()[0]}
+        con.close()
+        log(f"queries: the views {', '.join(views)} as tables …")
+        out["as_tables"] = aq.run(copy, reps, {m: f"as_tables.{m.split('.')[1]}" for m in views})
+        copy.unlink()
+    out["descriptions"] = {k: d for k, (d, _) in aq.QUERIES.items()}
+    return out
+
+
 def fmt_rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds else "–"
 
@@ -305,10 +370,11 @@ def write_results(res: dict, label: str) -> Path:
     lb = s.get("lower_beside_full") or s.get("lower")
     lines = [f"# Benchmark `{label}` — {res['started']}", "",
              f"git `{res['git']}`; {res['machine']}; data {res['data']} ({res['rows_total']:,} census rows, "
-             f"{len(YEARS)} years); load average at start {res['load_avg_start']}.", "",
-             "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | ÷ lower bound (wall / CPU) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county"):
+             f"{len(YEARS)} years); load average at start {res['load_avg_start']}."]
+    if s:
+        lines += ["", "| scenario | wall s | CPU s | peak RSS MB (largest process) | peak tree MB | rows | rows/s | "
+                      "÷ lower bound (wall / CPU) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in ("lower", "lower_beside_full", "full", "existing", "incremental", "county", "plan"):
         m = s.get(name)
         if not m:
             continue
@@ -355,6 +421,29 @@ def write_results(res: dict, label: str) -> Path:
     if res.get("fixed"):
         lines += ["", "## Fixed costs (seconds)", "", "| probe | seconds |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in res["fixed"].items()]
+    if s.get("plan"):
+        p = s["plan"]["plans"]
+        lines += ["", f"## Plans of one national year ({YEARS[-1]}: plan_job alone, `junheng run --plans-only`)", "",
+                  f"{p['counties']} counties planned in {s['plan']['wall_s']} s wall / {s['plan']['cpu_s']} s CPU "
+                  f"(peak {s['plan']['peak_rss_mb']:,} MB process, {s['plan']['peak_tree_mb']:,} MB tree): "
+                  f"{p['by_status']}; verified {p['verified']}; solver seconds sum {p['solve_seconds_sum']:.0f}, "
+                  f"median {p['solve_seconds_median']:.2f}, p90 {p['solve_seconds_p90']:.2f}, max "
+                  f"{p['solve_seconds_max']:.1f}; gap p90 {p['gap_p90']:.4f}, max {p['gap_max']:.4f}.",
+                  "", "Dagster steps: " + ", ".join(f"`{k}` {v}" for k, v in p["steps"].items())]
+    if res.get("queries"):
+        q = res["queries"]
+        lines += ["", "## Analysts' queries (benchmarks/analyst_queries.py; median of 3, seconds)", "",
+                  f"Warehouse `{q.get('warehouse')}`. Marts: "
+                  + ", ".join(f"`{m}` {k}" for m, k in q["kinds"].items()) + f"; parameters "
+                  f"{q['as_built']['parameters']}.", "",
+                  "| query | rows | as built wall / CPU | per-school views as tables wall / CPU |", "|---|---:|---:|---:|"]
+        for name, m in q["as_built"]["queries"].items():
+            t = (q.get("as_tables") or {}).get("queries", {}).get(name)
+            lines.append(f"| {name}: {q['descriptions'][name]} | {m['rows']:,} | {m['wall_s']} / {m['cpu_s']} | "
+                         + (f"{t['wall_s']} / {t['cpu_s']}" if t else "–") + " |")
+        for m, w in (q.get("write_as_table") or {}).items():
+            lines.append(f"\nWriting `{m}` as a table (all years, {w['rows']:,} rows, with a checkpoint): "
+                         f"{w['wall_s']} s wall, {w['cpu_s']} s CPU.")
     if s.get("county"):
         c = s["county"]
         lines += ["", f"One county ({c.get('county')}, {c.get('rows')} schools, 2024) into a new warehouse: "
@@ -374,6 +463,8 @@ def main() -> int:
                     help="scale: the fractions of the national rows, e.g. 1/8,1/4,1/2")
     ap.add_argument("--existing", choices=("derive", "build"), default="derive",
                     help="incremental: derive the nine-year warehouse from the full one (default) or build it")
+    ap.add_argument("--queries-warehouse", type=Path,
+                    help="queries: time them on this warehouse (read-only) instead of the full rebuild's")
     args = ap.parse_args()
     only = set(args.only.split(","))
     work = args.work / args.label
@@ -442,6 +533,13 @@ def main() -> int:
             res["cv_check"] = compare_cvs(work / "full.duckdb", work / "lower_bound_cvs.parquet")
             log(f"same answer? {res['cv_check']}")
         save()
+    if "queries" in only:
+        wh = args.queries_warehouse or work / "full.duckdb"
+        if wh.exists():
+            res["queries"] = analyst_queries(wh, work)
+            save()
+        else:
+            log(f"queries: no warehouse {wh} (run `full` in the same run, or give --queries-warehouse)")
     if "incremental" in only:
         existing = work / "incremental.duckdb"
         if (work / "full.duckdb").exists() and args.existing == "derive":
@@ -459,6 +557,18 @@ def main() -> int:
         save()
     if not args.keep:
         (work / "full.duckdb").unlink(missing_ok=True)
+    if "plan" in only:
+        # every county of one national year that does not meet §4.1: the year loaded without plans (not timed as
+        # the scenario), then plan_job alone (`junheng run --plans-only`: solve, verify by dbt, publish)
+        wh = work / "plan.duckdb"
+        s["plan_load"] = junheng_run(DATA, wh, YEARS[-1:], work, "plan_load")
+        m = junheng_run(DATA, wh, None, work, "plan", extra=("--plans-only",))
+        m["plans"] = plan_summary(wh)
+        log(f"plan: {m['plans']}")
+        s["plan"] = m
+        if not args.keep:
+            wh.unlink(missing_ok=True)
+        save()
     if "fixed" in only:
         log("fixed costs …")
         res["fixed"] = fixed_costs(work)

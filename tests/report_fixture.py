@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -391,7 +392,7 @@ def _plans(buf: _Buf) -> None:
         multimedia_classrooms_cost=total("multimedia_classrooms", "cost"),
         schools_with_additions=len({a["school_code"] for a in adds}), student_factor_primary=None,
         student_factor_junior=None, flagged_parts=0, solver="SCIP (PySCIPOpt 6.3.0)", solve_seconds=0.2,
-        costs_source="seed")
+        costs_source="seed", planned_at=datetime(2025, 12, 2, 9, 30))
 
 
 def _trends(buf: _Buf, code: str, series: dict[tuple, list]) -> None:

@@ -172,7 +172,7 @@ def test_flags_do_not_change_official_figures(e2e):
 
 
 def _tables(wh: Path) -> dict[str, list[tuple]]:
-    """Every raw table and mart, load metadata (times, run ids, the solver's seconds) aside, in a stable order."""
+    """Every raw table and mart, load metadata (times, run ids, the solver's seconds, when a plan was made) aside, in a stable order."""
     with duckdb.connect(str(wh), read_only=True) as conn:
         names = conn.execute("select table_schema || '.' || table_name from information_schema.tables "
                              "where table_schema in ('raw', 'marts') order by 1").fetchall()
@@ -180,7 +180,7 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
         for (name,) in names:
             cols = [c for (c,) in conn.execute(f"select column_name from information_schema.columns where "
                                                f"table_schema || '.' || table_name = '{name}' order by ordinal_position")
-                    .fetchall() if c not in ("loaded_at", "load_run_id", "solve_seconds")]
+                    .fetchall() if c not in ("loaded_at", "load_run_id", "solve_seconds", "planned_at")]
             out[name] = conn.execute(f"select {', '.join(cols)} from {name} order by all").fetchall()
     return out
 
@@ -205,13 +205,16 @@ def test_loading_the_same_files_again_gives_the_same_warehouse(e2e):
     assert stale_years(instance_for(e2e["wh"].resolve()), defs.get_repository_def().asset_graph, list(YEARS)) == []
 
 
-def test_dbt_parses_the_project_once_per_load(e2e):
-    """A new warehouse changes dbt's profile, which forces a full parse in the first invocation (seeds); the
-    per-year and trend invocations get the same --vars and start from its state, so they do not parse again."""
+def test_dbt_does_not_parse_the_project_for_a_new_warehouse(e2e):
+    """dbt opens every warehouse under one name in a working directory of its own and takes the run's window from
+    the environment (lib/dbt_state.dbt_workdir, macros/per_year.sql), so the partial-parse state the project's parse
+    left serves a new warehouse and a new window: no invocation of the load parses the project (a new warehouse's
+    profile used to force a full parse in the first one)."""
     log = next(line.split(": ", 1)[1] for line in e2e["stdout"].splitlines() if "run log" in line)
     invocations = Path(log).read_text(encoding="utf-8").split("Running with dbt=")[1:]
-    assert len(invocations) == 3  # seeds and the flags' views, per-year, trends
-    assert [("Unable to do partial parsing" in text) for text in invocations] == [True, False, False]
+    assert len(invocations) == 4  # load_job: seeds and the flags' views, per-year, trends; then plan_job: the plan marts
+    assert [("Unable to do partial parsing" in text) for text in invocations] == [False] * 4
+    assert not list(e2e["wh"].parent.glob(".*.dbt"))  # the working directories are gone
 
 
 def test_mart_contracts_are_enforced_by_duckdb(e2e):
@@ -230,6 +233,13 @@ def test_mart_contracts_are_enforced_by_duckdb(e2e):
         with pytest.raises(duckdb.ConstraintException, match="CHECK"):
             conn.execute("insert into marts.county_indicator_cv "
                          "select * replace ('senior' as level) from marts.county_indicator_cv limit 1")
+        # ranges that must hold are constraints too (they were data tests, each a node and a scan per load)
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_quality_compliance "
+                         "select * replace (8 as indicators_met) from marts.school_quality_compliance limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            conn.execute("insert into marts.school_standard_gap "
+                         "select * replace (-1.0 as gap) from marts.school_standard_gap limit 1")
 
 
 def _file_sha(path: Path) -> str:
@@ -321,3 +331,23 @@ def test_every_county_year_not_meeting_quality_has_a_verified_plan(e2e, tmp_path
     bad = junheng("plan", "--county", COUNTY, "--warehouse", str(e2e["wh"]), "--costs", str(costs))
     assert bad.returncode == 2 and "costs.csv:2" in bad.stderr and "yuan_per_unit" in bad.stderr
     assert junheng("plan", "--county", "999999", "--warehouse", str(e2e["wh"])).returncode == 2
+
+
+def test_plans_follow_the_figures(e2e):
+    """Plans are their own Dagster job (plan_job) after the load: a load publishes its figures, then `junheng run`
+    plans exactly the years whose plans Dagster reports missing or stale — the question plans_sensor asks too."""
+    data, wh = e2e["data"], e2e["wh"]
+    current = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--plans-only")
+    assert current.returncode == 0 and "every year's plans are current" in current.stdout, current.stdout
+    planned_at = dict(query(wh, "select year, max(planned_at) from planner.plan_counties group by year"))
+    # a load without plans: its figures are published, its year's plans (and only those) are out of date
+    load = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2024", "--no-plans")
+    assert load.returncode == 0 and "investment plans" not in load.stdout, load.stdout
+    plans = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--plans-only")
+    assert plans.returncode == 0, plans.stdout + plans.stderr
+    assert "2024: " in plans.stdout and "2023: " not in plans.stdout and "已发布方案 / plans published" in plans.stdout
+    after = dict(query(wh, "select year, max(planned_at) from planner.plan_counties group by year"))
+    assert after[2024] > planned_at[2024] and {y: t for y, t in after.items() if y != 2024} == {
+        y: t for y, t in planned_at.items() if y != 2024}
+    runs = junheng("runs", "--warehouse", str(wh)).stdout.splitlines()
+    assert "plan_job" in runs[-1] and "planned=[2024]" in runs[-1] and "load_job" in runs[-2]

@@ -33,7 +33,7 @@ def base(tmp_path_factory) -> dict:
     data = make_data(root, (2022, 2023, 2024))
     wh = root / "base" / "junheng.duckdb"
     wh.parent.mkdir()
-    result = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2022")
+    result = junheng("run", "--no-plans", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2022")
     assert result.returncode == 0, result.stdout + result.stderr
     return {"root": root, "data": data, "wh": wh, "stdout": result.stdout}
 
@@ -78,7 +78,7 @@ def test_two_cli_loads_at_once_and_no_wait(base):
     """The real `junheng run` twice at once (full job: flags, dbt, trends), then `--no-wait` against a running
     load: it exits 1 naming the load that holds the warehouse."""
     wh = copy_base(base, "race-cli")
-    procs = [start("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", str(y))
+    procs = [start("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", str(y))
              for y in (2023, 2024)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -88,10 +88,10 @@ def test_two_cli_loads_at_once_and_no_wait(base):
             (2022,), (2023,), (2024,)]
     assert any("waiting for the load started at" in o for o in outs)
 
-    holder = start("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023",
+    holder = start("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023",
                    env={"JUNHENG_PAUSE_AT": f"ingest:{wh.parent / 'paused'}"})
     wait_for(lambda: (wh.parent / "paused").exists(), what="the first load to hold the warehouse")
-    busy = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2024", "--no-wait")
+    busy = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2024", "--no-wait")
     assert busy.returncode == 1
     assert "another load" in busy.stdout + busy.stderr or "waiting for the load started at" in busy.stdout + busy.stderr
     assert f"run {json.loads(wh.with_name(wh.name + '.lock').read_text())['run_id']}" in busy.stdout + busy.stderr
@@ -118,7 +118,7 @@ def test_a_killed_or_interrupted_load_changes_nothing(base, stage, sig):
     before = published_digest(wh)
     marker = wh.parent / "paused"
     env = {} if stage == "dbt" else {"JUNHENG_PAUSE_AT": f"{stage}:{marker}"}
-    proc = start("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", env=env)
+    proc = start("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", env=env)
     if stage == "dbt":  # the per-year models' dbt (after the raw data and flags were materialized)
         def per_year_dbt() -> bool:
             return any("tag:per_year" in cmd for cmd in dbt_children(proc.pid))
@@ -134,7 +134,7 @@ def test_a_killed_or_interrupted_load_changes_nothing(base, stage, sig):
     if sig == signal.SIGINT:
         assert "Traceback" not in out.split("== 运行摘要")[0][-2000:] or "KeyboardInterrupt" not in out
 
-    again = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    again = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
     assert again.returncode == 0, again.stdout + again.stderr  # no manual clean-up
     assert years_in(wh) == [2022, 2023]
     runs = junheng("runs", "--warehouse", str(wh), "--problems").stdout
@@ -148,6 +148,27 @@ def test_a_killed_or_interrupted_load_changes_nothing(base, stage, sig):
         observations = instance_of(wh).fetch_observations(dg.AssetRecordsFilter(
             asset_key=dg.AssetKey(["raw", "census_schools"]), asset_partitions=["2023"]), limit=10).records
         assert any(o.asset_observation.metadata["discarded_run"].value == run_id for o in observations)
+
+
+def test_a_killed_plan_run_changes_nothing(base):
+    """plan_job works under the same lock, private copy and atomic publish as a load: killed while it solves, it
+    publishes nothing and the next plan run needs no clean-up."""
+    wh = copy_base(base, "fault-plan")
+    before = published_digest(wh)
+    marker = wh.parent / "paused"
+    proc = start("run", "--plans-only", "--data-dir", str(base["data"]), "--warehouse", str(wh),
+                 env={"JUNHENG_PAUSE_AT": f"plan:{marker}"})
+    wait_for(marker.exists, what="the plan run to have its plans")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    wait_for(lambda: not dbt_processes_on(wh), timeout=15, what="no dbt left working on the copy")
+    assert published_digest(wh) == before
+    again = junheng("run", "--plans-only", "--data-dir", str(base["data"]), "--warehouse", str(wh))
+    assert again.returncode == 0 and "已发布方案 / plans published" in again.stdout, again.stdout + again.stderr
+    runs = junheng("runs", "--warehouse", str(wh), "--problems").stdout
+    (faulted,) = [line for line in runs.splitlines() if " plan_job " in line]
+    assert " FAILURE " in faulted and "published=False" in faulted and "ended without finishing" in runs, runs
 
 
 # ---- what Dagster records ---------------------------------------------------------------------------------------
@@ -205,7 +226,7 @@ def test_reloading_a_year_makes_the_next_stale_and_the_next_load_rebuilds_it(bas
     from junheng.definitions import defs
 
     wh = copy_base(base, "stale")
-    loaded = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    loaded = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
     assert loaded.returncode == 0, loaded.stdout
     graph = defs.get_repository_def().asset_graph
     assert stale_years(instance_of(wh), graph, [2022, 2023]) == []
@@ -214,7 +235,7 @@ def test_reloading_a_year_makes_the_next_stale_and_the_next_load_rebuilds_it(bas
     assert reload.communicate(timeout=300)[0] and reload.returncode == 0
     assert stale_years(instance_of(wh), graph, [2022, 2023]) == [2022, 2023]  # flags of 2022 and 2023 read it
     # the next load, of any year, rebuilds what is stale
-    nxt = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    nxt = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
     assert nxt.returncode == 0, nxt.stdout
     assert "2022–2023" in nxt.stdout
     assert stale_years(instance_of(wh), graph, [2022, 2023]) == []
@@ -224,14 +245,14 @@ def test_ctrl_c_in_the_first_second_publishes_nothing(base):
     """Ctrl-C before the run has even started (imports, definitions): exit 130, nothing changed, nothing held."""
     wh = copy_base(base, "sigint-start")
     before = published_digest(wh)
-    proc = start("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    proc = start("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0, out
     assert published_digest(wh) == before
     assert not wh.with_name(wh.name + ".building").exists()
-    busy = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2024", "--no-wait")
+    busy = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2024", "--no-wait")
     assert busy.returncode == 0, busy.stdout + busy.stderr  # the lock was not left held
 
 
@@ -250,7 +271,7 @@ def test_disk_full_during_a_load_fails_with_the_reason_and_changes_nothing(base,
         wh = small / "junheng.duckdb"
         before = published_digest(wh)
         env = {"DAGSTER_HOME": str(tmp_path / "dagster_home")}
-        full = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", env=env)
+        full = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", env=env)
         assert full.returncode == 1, full.stdout + full.stderr
         assert "No space left on device" in full.stdout
         assert "Traceback" not in full.stdout + full.stderr
@@ -272,7 +293,7 @@ def test_a_read_write_holder_of_the_published_file_is_named_and_a_stale_wal_set_
         "c.execute('create table main.analyst_scratch as select 1 as x'); print('open', flush=True); time.sleep(600)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "open"
-    busy = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", "--no-wait")
+    busy = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023", "--no-wait")
     assert busy.returncode == 1
     assert f"open read-write by 进程 process {holder.pid}" in busy.stdout + busy.stderr
     assert published_digest(wh) == before
@@ -280,7 +301,7 @@ def test_a_read_write_holder_of_the_published_file_is_named_and_a_stale_wal_set_
     holder.kill()
     holder.wait()
     assert wh.with_name(wh.name + ".wal").exists()
-    loaded = junheng("run", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
+    loaded = junheng("run", "--no-plans", "--data-dir", str(base["data"]), "--warehouse", str(wh), "--year", "2023")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert not wh.with_name(wh.name + ".wal").exists()
     assert list(wh.parent.glob("junheng.duckdb.wal.stale-*"))  # kept aside, not deleted

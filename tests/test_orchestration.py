@@ -39,6 +39,23 @@ def test_code_location_has_one_load_job_ending_in_publication():
     assert {"census_structure", "census_files_accepted", "census_schema_drift", "school_plausibility"} <= checks
 
 
+def test_plans_are_their_own_job_after_the_load():
+    """The figures are published by load_job without waiting for the planner; plan_job makes, verifies and publishes
+    the plans (the planner's assets and the plan marts), ending in the same publication."""
+    from junheng.definitions import defs
+
+    repo = defs.get_repository_def()
+    planner = {"planner/plan_counties", "planner/plan_additions", "marts/investment_plan",
+               "marts/investment_plan_summary"}
+
+    def keys(job: str) -> set[str]:
+        return {k.to_user_string() for k in repo.get_job(job).asset_layer.executable_asset_keys}
+
+    assert not planner & keys("load_job") and {"marts/county_balance", "published_warehouse"} <= keys("load_job")
+    assert keys("plan_job") == planner | {"published_warehouse"}
+    assert repo.has_sensor_def("plans_sensor")
+
+
 def test_flags_declare_the_two_years_before_as_upstream():
     from junheng.definitions import defs
 
@@ -174,3 +191,47 @@ def test_the_flags_views_keep_their_data_version_until_their_definition_changes(
     flags = defs.get_repository_def().asset_graph.get(dg.AssetKey(["marts", "submission_flags"]))
     assert {dg.AssetKey(["intermediate", "int_school_parts"]), dg.AssetKey(["staging", "stg_census_schools"])} <= set(
         flags.parent_keys)
+
+
+def test_plans_sensor_asks_for_the_years_whose_plans_are_missing_or_stale(tmp_path: Path, monkeypatch):
+    """plans_sensor (and `junheng run` after a load) plan exactly the years of the published warehouse whose plans
+    Dagster reports missing or stale, in one plan_job run; never while a load or plan run is live; a failed plan run
+    for the same figures is retried at most MAX_ATTEMPTS times."""
+    import duckdb
+
+    from junheng.defs.orchestration import MAX_ATTEMPTS, PLAN_DIGEST_TAG, plans_sensor
+    from junheng.lib.warehouse import ensure_raw_schema
+
+    wh = tmp_path / "wh.duckdb"
+    monkeypatch.setenv("JUNHENG_WAREHOUSE", str(wh))
+    with duckdb.connect(str(wh)) as con:
+        ensure_raw_schema(con)
+        con.execute("INSERT INTO raw.census_schools (year, school_code, county_code, source_file, source_sha256, "
+                    "source_row, loaded_at, load_run_id) SELECT y, '3308220001', '330822', 'f.csv', 'x', 2, now(), 'r' "
+                    "FROM (VALUES (2023), (2024)) t(y)")
+    from junheng.definitions import defs
+
+    balance = dg.AssetKey(["marts", "county_balance"])
+
+    def tick(instance):
+        return plans_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+
+    with dg.instance_for_test() as instance:
+        data = tick(instance)  # nothing planned yet: both years
+        (req,) = data.run_requests
+        assert (req.tags[RANGE_START], req.tags[RANGE_END]) == ("2023", "2024") and req.job_name in (None, "plan_job")
+        run = instance.create_run_for_job(dg.GraphDefinition("plan_job", node_defs=[]).to_job(), run_id=None,
+                                          tags=req.tags)
+        assert not tick(instance).run_requests  # a plan run is live: wait for it
+        instance.report_run_failed(run)
+        assert tick(instance).run_requests[0].run_key != req.run_key  # failed: asked again (a new attempt)
+        for _ in range(MAX_ATTEMPTS - 1):
+            instance.report_run_failed(instance.create_run_for_job(
+                dg.GraphDefinition("plan_job", node_defs=[]).to_job(), run_id=None, tags=req.tags))
+        assert not tick(instance).run_requests  # failed MAX_ATTEMPTS times for the same figures: not again
+        # a new load rebuilds the figures: the same years asked again, as a new request (a new digest)
+        instance.report_runless_asset_event(dg.AssetMaterialization(balance, partition="2024"))
+        (again,) = tick(instance).run_requests
+        assert again.tags[PLAN_DIGEST_TAG] != req.tags[PLAN_DIGEST_TAG] and again.run_key.endswith("-0")
+    # (that a plan run leaves its years current, and a load makes exactly its years stale again, is shown with real
+    # runs: tests/test_end_to_end.py::test_plans_follow_the_figures)

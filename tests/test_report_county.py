@@ -294,6 +294,33 @@ def test_a_warehouse_without_a_mart_column_is_refused_by_name(warehouse, tmp_pat
     assert main_report(["--county", "431230", "--year", "2024", "--warehouse", str(wh), "--out", str(tmp_path)]) == 1
 
 
+def test_a_warehouse_loaded_without_plans_reports_the_plan_as_still_to_come(warehouse, tmp_path):
+    """The plan marts are plan_job's (a load with --no-plans, or before plans_sensor ran, has none): the report is
+    made, and its plan section says how to compute the plan; a plan mart that exists but lacks a column is refused."""
+    wh = tmp_path / "planless.duckdb"
+    shutil.copy(warehouse, wh)
+    con = duckdb.connect(str(wh))
+    con.execute("DROP TABLE marts.investment_plan")
+    con.execute("DROP TABLE marts.investment_plan_summary")
+    con.close()
+    c = _ctx(wh, "431230", 2024)
+    assert c["plan"] is None and c["plan_needed"]
+    html, _ = render_county_report(wh, "431230", 2024, tmp_path)
+    page = html.read_text(encoding="utf-8")
+    section = page[page.index('id="plan-section"'):page.index('id="theil-section"')]
+    assert "尚无该县该年度的投入方案" in section and "junheng run --plans-only" in section
+    shutil.copy(warehouse, wh)
+    con = duckdb.connect(str(wh))
+    con.execute("ALTER TABLE marts.investment_plan_summary DROP COLUMN lower_bound")
+    con.close()
+    con = connect_read_only(wh)
+    try:
+        with pytest.raises(D.ReportError, match=r"marts\.investment_plan_summary\.lower_bound"):
+            county_context(con, "431230", 2024)
+    finally:
+        con.close()
+
+
 def test_province_ranking_puts_the_verdict_first(warehouse):
     grouped = _province(warehouse, 2024)
     assert grouped["grouped"] and [g["code"] for g in grouped["groups"]] == ["34", "43"]

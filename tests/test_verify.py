@@ -66,7 +66,7 @@ def fill(path: Path, dst: Path, answer) -> Path:
 
 
 def import_(wh: Path, data: Path, *files: Path):
-    return junheng("verify", "import", *map(str, files), "--warehouse", str(wh), "--data-dir", str(data))
+    return junheng("verify", "import", *map(str, files), "--warehouse", str(wh), "--data-dir", str(data), "--no-plans")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def loop(tmp_path_factory) -> dict:
             shutil.copy(f, dst)
     wh = root / "junheng.duckdb"
     t0 = time.time()
-    r = junheng("run", "--data-dir", str(data), "--warehouse", str(wh))
+    r = junheng("run", "--no-plans", "--data-dir", str(data), "--warehouse", str(wh))
     assert r.returncode == 0, r.stdout + r.stderr
     before = {y: q(wh, "select school_code, rule_id, field from marts.submission_flags where year = ? and "
                        "severity = 'warning' order by all", [y]) for y in YEARS}
@@ -312,7 +312,7 @@ def test_reloading_the_census_keeps_answers_that_apply_and_reopens_changed_value
             hits += 1
     assert hits == 1
     wb.save(path)
-    r = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2023")
+    r = junheng("run", "--no-plans", "--data-dir", str(data), "--warehouse", str(wh), "--year", "2023")
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {(c, f): (applies, in_force) for c, f, applies, in_force in q(
         wh, "select school_code, field, still_applies, in_force from marts.census_corrections where year = 2023")}

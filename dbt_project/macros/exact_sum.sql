@@ -13,9 +13,11 @@
   (benchmarks/README.md).
 
   over: a window (`over='w'` with `window w as (...)`, or `over='(partition by ...)'`) makes it a window aggregate.
+  filter: a condition (`filter='not flagged'`): the sum over the rows that meet it (an aggregate FILTER clause), the
+  same double as the sum over those rows alone, so one pass can give several sums over different rows.
 -#}
-{% macro exact_sum(expr, over=none) -%}
-{%- set window = ' over ' ~ over if over else '' -%}
+{% macro exact_sum(expr, over=none, filter=none) -%}
+{%- set window = (' filter (where ' ~ filter ~ ')' if filter else '') ~ (' over ' ~ over if over else '') -%}
 (cast(sum(cast(floor(({{ expr }}) * 1048576.0) as hugeint)){{ window }} as double) / 1048576.0
      + cast(sum(cast(floor((({{ expr }}) - floor(({{ expr }}) * 1048576.0) / 1048576.0) * 1208925819614629174706176.0) as hugeint)){{ window }} as double)
        / 1208925819614629174706176.0)

@@ -9,19 +9,29 @@ v as (
     where value is not null and {{ year_filter() }}
 ),
 
+{%- if not by_group %}
 county_totals as (
     select county_code, year, level, method, indicator,
            {{ exact_sum('resource') }} as r_all, {{ exact_sum('students') }} as p_all
     from v
     group by county_code, year, level, method, indicator
 ),
-{%- if by_group %}
+{%- else %}
+-- county and urban/town/rural group totals in one pass over the parts (grouping sets; each sum as exact as alone)
+totals as (
+    select county_code, year, level, method, indicator, urban_rural, grouping(urban_rural) as whole_county,
+           {{ exact_sum('resource') }} as r, {{ exact_sum('students') }} as p
+    from v
+    group by grouping sets ((county_code, year, level, method, indicator, urban_rural),
+                            (county_code, year, level, method, indicator))
+),
+
+county_totals as (
+    select county_code, year, level, method, indicator, r as r_all, p as p_all from totals where whole_county = 1
+),
 
 group_totals as (
-    select county_code, year, level, method, indicator, urban_rural,
-           {{ exact_sum('resource') }} as r_g, {{ exact_sum('students') }} as p_g
-    from v
-    group by county_code, year, level, method, indicator, urban_rural
+    select county_code, year, level, method, indicator, urban_rural, r as r_g, p as p_g from totals where whole_county = 0
 ),
 {%- endif %}
 

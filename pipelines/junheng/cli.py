@@ -56,18 +56,52 @@ def _print_report(report) -> None:
     if report.log:
         print(f"运行日志 run log (dbt; Dagster 事件见 junheng ui / events in the UI): {report.log}", file=out)
     print(f"用时 seconds: {report.seconds}", file=out)
+    if report.plan_run is not None:
+        _print_plans(report.plan_run)
+
+
+STATUS_ZH = {"optimal": "最优", "feasible": "可行（未证明最优）", "not_needed": "无需投入", "infeasible": "无可行方案",
+             "no_data": "数据缺失", "no_solution": "时限内无解", "rejected": "复核未通过"}
+
+
+def _print_plans(plan) -> None:
+    """The plan_job run's summary: per year, counties by status, total cost, the largest gap, solver seconds."""
+    out = sys.stdout
+    print("", file=out)
+    print("== 达标所需投入方案 / investment plans ==", file=out)
+    print(f"运行编号 run id: {plan.run_id}", file=out)
+    for year, md in sorted(plan.plans.items()):
+        if not md.get("counties_planned"):
+            print(f"{year}: 各县均已达到资源配置要求，无需方案 / every county meets §4.1", file=out)
+            continue
+        by_status = ", ".join(f"{STATUS_ZH.get(k, k)} {k} {v}" for k, v in sorted(md.get("by_status", {}).items()))
+        print(f"{year}: {md.get('counties_planned', 0)} 个县 counties ({by_status or '—'}); 投入总额 cost "
+              f"{md.get('total_cost_yuan', 0):,.0f} 元; 最大差距 largest gap {md.get('largest_gap', 0):.2%}; "
+              f"求解 solver {md.get('solve_seconds', 0):.1f} s", file=out)
+    for step, error in plan.failed.items():
+        print(f"失败 failed [{step}]: {error}", file=out)
+    print(("已发布方案 / plans published" if plan.published else "方案未发布 / plans not published") +
+          f": {plan.warehouse}; 用时 seconds: {plan.seconds}", file=out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from junheng.runner import run
+    from junheng.runner import plan, run
 
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         print(f"数据目录不存在 / data directory not found: {data_dir}", file=sys.stderr)
         return 2
+    progress = lambda line: print(line, flush=True)  # noqa: E731
     try:
+        if args.plans_only:
+            done = plan(data_dir, Path(args.warehouse), wait=not args.no_wait, progress=progress)
+            if done is None:
+                print("所有年度的方案都是最新的 / every year's plans are current")
+                return 0
+            _print_plans(done)
+            return done.exit_code
         report = run(data_dir, Path(args.warehouse), args.year or None, wait=not args.no_wait,
-                     progress=lambda line: print(line, flush=True), full_refresh=args.full_refresh)
+                     progress=progress, full_refresh=args.full_refresh, plans=not args.no_plans)
     except KeyboardInterrupt:  # Ctrl-C outside a step (a step's interrupt fails the run and returns normally)
         print("已中断，未发布任何内容 / interrupted: nothing was published", file=sys.stderr)
         return 130
@@ -86,8 +120,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         refused = {str(y): len(p) for y, p in r.refused.items()}
         print(
-            f"{r.started_at} {r.run_id} {r.status} by={r.launched_by!r} requested={r.requested} loaded={r.loaded} "
-            f"refused={refused} failed={list(r.failed)} published={r.published}"
+            f"{r.started_at} {r.run_id} {r.status} {r.job} by={r.launched_by!r} requested={r.requested} "
+            + (f"planned={sorted(r.plans)} " if r.job == "plan_job" else f"loaded={r.loaded} refused={refused} ")
+            + f"failed={list(r.failed)} published={r.published}"
         )
         if args.problems:
             for year, problems in r.refused.items():
@@ -136,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "upgrade changed their columns)")
     p.add_argument("--no-wait", action="store_true",
                    help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
+    plans = p.add_mutually_exclusive_group()
+    plans.add_argument("--no-plans", action="store_true",
+                       help="入库后不求解投入方案（方案过期，由下一次运行或 plans_sensor 补上）/ do not plan after the "
+                            "load (the plans stay out of date until the next run or plans_sensor)")
+    plans.add_argument("--plans-only", action="store_true",
+                       help="不入库，只为方案缺失或过期的年度求解并发布 / no load: plan the years whose plans are missing "
+                            "or out of date, and publish")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="运行记录 / the record of past runs")

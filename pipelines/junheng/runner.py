@@ -22,6 +22,7 @@ from junheng.lib.warehouse import loaded_years
 RAW_KEY = ("raw", "census_schools")
 FLAGS_KEY = ("marts", "submission_flags")
 PUBLISHED_KEY = ("published_warehouse",)
+PLAN_KEY = ("planner", "plan_counties")
 
 
 @dataclass
@@ -44,10 +45,14 @@ class RunReport:
     seconds: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)  # Dagster step → seconds (ingest, flags, dbt, publish)
     log: str | None = None  # Dagster's event log and dbt's output of this run
+    job: str = "load_job"
+    plans: dict[int, dict] = field(default_factory=dict)  # plan_job: year → the planner's summary of that year
+    plan_run: "RunReport | None" = None  # the plan_job run that followed this load (junheng run)
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.published and not self.refused and not self.failed and not self.stray else 1
+        ok = self.published and not self.refused and not self.failed and not self.stray
+        return 0 if ok and (self.plan_run is None or self.plan_run.exit_code == 0) else 1
 
 
 def run_log_path(warehouse: Path, run_id: str) -> Path:
@@ -58,8 +63,55 @@ def _problem(year: int, message: str) -> dict:
     return {"file": f"census/{year}/", "row": None, "column": None, "message": message}
 
 
+def execute(job_name: str, data_dir: Path, warehouse: Path, tags: dict[str, str], ops: dict, wait: bool,
+            by: str, log_path: Path) -> str:
+    """Run `job_name` in this process on the warehouse's persistent instance (the job the schedule, the sensors and
+    the UI launch); Dagster's events go to the instance, dbt's output to `log_path`. Returns the run id."""
+    from junheng.definitions import defs
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log):
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance_for(warehouse),
+            raise_on_error=False,
+            tags={**tags, "junheng/launched_by": by, "junheng/log": str(log_path)},
+            run_config={
+                "ops": ops,
+                "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
+                                                       "wait": wait}}},
+                # The console shows the summary (cli.py) and a wait; the run's events are in the instance (UI).
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            },
+        )
+    return result.run_id
+
+
+def plan_outdated(data_dir: Path, warehouse: Path, wait: bool, by: str, log_path: Path,
+                  progress=print) -> RunReport | None:
+    """After a load: plan_job over the years whose plans Dagster reports missing or stale (the question plans_sensor
+    asks too); None when every plan is current."""
+    from junheng.defs.orchestration import plan_request
+    from junheng.definitions import defs
+
+    instance = instance_for(warehouse)
+    request = plan_request(instance, defs.get_repository_def().asset_graph, warehouse)
+    if request is None:
+        return None
+    progress(f"{min(request.years)}–{max(request.years)}: 求解达标所需投入方案 / planning")
+    run_id = execute("plan_job", data_dir, warehouse, request.tags, {}, wait, by, log_path)
+    return report_from_run(instance, run_id)
+
+
+def by_whom(command: str) -> str:
+    return f"{command} ({getpass.getuser()}@{socket.gethostname()}, pid {os.getpid()})"
+
+
+def new_log_path(warehouse: Path) -> Path:
+    return run_log_path(warehouse, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+
+
 def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: bool = True,
-        progress=print, full_refresh: bool = False) -> RunReport:
+        progress=print, full_refresh: bool = False, plans: bool = True) -> RunReport:
     data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
     requested = sorted(set(years)) if years else available_years(data_dir)
     report = RunReport(run_id="", started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), data_dir=str(data_dir),
@@ -89,28 +141,31 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
     except YearOutsidePartitions as outside:  # guarded above; kept for a clear message if the window moves
         report.failed["years"] = str(outside)
         return report
-    by = f"junheng run ({getpass.getuser()}@{socket.gethostname()}, pid {os.getpid()})"
+    by = by_whom("junheng run")
     progress(f"{request.first}–{request.last}: 入库 / loading {', '.join(map(str, request.years))}"
              + (f"; 重算 / rebuilding {', '.join(map(str, request.rebuilt))}" if request.rebuilt else ""))
-    log_path = run_log_path(warehouse, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log):
-        result = defs.resolve_job_def("load_job").execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            tags={**request.tags, "junheng/launched_by": by, "junheng/log": str(log_path)},
-            run_config={
-                "ops": {**request.run_config["ops"], "dbt_per_year": {"config": {"full_refresh": full_refresh}}},
-                "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
-                                                       "wait": wait}}},
-                # The console shows the summary (cli.py) and a wait; the run's events are in the instance (UI).
-                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-            },
-        )
-    outcome = report_from_run(instance, result.run_id)
+    log_path = new_log_path(warehouse)
+    run_id = execute("load_job", data_dir, warehouse, request.tags,
+                     {**request.run_config["ops"], "dbt_per_year": {"config": {"full_refresh": full_refresh}}},
+                     wait, by, log_path)
+    outcome = report_from_run(instance, run_id)
     outcome.refused = {**report.refused, **outcome.refused}
     outcome.stray = report.stray
+    if plans and outcome.published:
+        try:
+            outcome.plan_run = plan_outdated(data_dir, warehouse, wait, by, log_path, progress)
+        except KeyboardInterrupt:  # the figures are published: say that only the plans were not
+            outcome.failed["plan_job"] = ("已中断：数据已发布，投入方案未更新 / interrupted: the figures were published, "
+                                          "the plans were not (junheng run --plans-only)")
     return outcome
+
+
+def plan(data_dir: Path, warehouse: Path, wait: bool = True, progress=print) -> RunReport | None:
+    """`junheng run --plans-only`: plan_job for the years whose plans are missing or out of date."""
+    data_dir, warehouse = data_dir.resolve(), warehouse.resolve()
+    os.environ["JUNHENG_DATA_DIR"], os.environ["JUNHENG_WAREHOUSE"] = str(data_dir), str(warehouse)
+    return plan_outdated(data_dir, warehouse, wait, by_whom("junheng run --plans-only"), new_log_path(warehouse),
+                         progress)
 
 
 def report_from_run(instance, run_id: str) -> RunReport:
@@ -133,6 +188,7 @@ def report_from_run(instance, run_id: str) -> RunReport:
             (f"{k.split('/')[1].split('_')[0]} {v}" for k, v in tags.items()
              if k in ("dagster/sensor_name", "dagster/schedule_name")), "Dagster UI / API"),
         log=tags.get("junheng/log"),
+        job=run.job_name,
     )
     flags: dict[str, int] = {}
     for event in instance.all_logs(run_id):
@@ -155,6 +211,8 @@ def report_from_run(instance, run_id: str) -> RunReport:
                 for severity, name in (("warning", "warnings"), ("info", "infos")):
                     if name in md:
                         flags[severity] = flags.get(severity, 0) + int(md[name].value)
+            elif key == PLAN_KEY and mat.partition:
+                report.plans[int(mat.partition)] = {k: v.value for k, v in md.items()}
             elif key == PUBLISHED_KEY:
                 report.published = True
                 if "data_docs" in md:
@@ -200,11 +258,10 @@ def _iso(ts: float) -> str:
 
 
 def read_runs(warehouse: Path, last: int = 10) -> list[RunReport]:
-    """The loads of this warehouse recorded in its Dagster instance, oldest first."""
+    """The runs of this warehouse recorded in its Dagster instance (loads and plan runs), oldest first."""
     import dagster as dg
 
     warehouse = warehouse.resolve()
     home = instance_for(warehouse)
-    runs = home.get_runs(filters=dg.RunsFilter(job_name="load_job", tags={"junheng/warehouse": str(warehouse)}),
-                         limit=last)
+    runs = home.get_runs(filters=dg.RunsFilter(tags={"junheng/warehouse": str(warehouse)}), limit=last)
     return [report_from_run(home, r.run_id) for r in reversed(list(runs))]

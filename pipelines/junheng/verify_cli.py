@@ -73,24 +73,23 @@ def cmd_import(args) -> int:
     if not files:  # nothing new: no run, nothing changes
         return 1 if unreadable else 0
     request, ops = import_request(files, warehouse)
-    instance = instance_for(warehouse)
-    by = f"junheng verify import ({getpass.getuser()}@{socket.gethostname()}, pid {os.getpid()})"
-    print(f"{request.first}–{request.last}: 导入核查答复并重算 / importing answers, rebuilding flags and marts", flush=True)
-    from junheng.runner import run_log_path
+    from junheng.runner import by_whom, execute, new_log_path, plan_outdated
 
-    log_path = run_log_path(warehouse, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log):
-        result = defs.resolve_job_def("load_job").execute_in_process(
-            instance=instance, raise_on_error=False,
-            tags={**request.tags, "junheng/requested_years": "", "junheng/launched_by": by,
-                  "junheng/log": str(log_path)},
-            run_config={"ops": ops,
-                        "resources": {"warehouse": {"config": {"published": str(warehouse), "data_dir": str(data_dir),
-                                                               "wait": not args.no_wait}}},
-                        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-    return _report(instance, result.run_id, warehouse, bool(unreadable))
+    by = by_whom("junheng verify import")
+    print(f"{request.first}–{request.last}: 导入核查答复并重算 / importing answers, rebuilding flags and marts", flush=True)
+    log_path = new_log_path(warehouse)
+    run_id = execute("load_job", data_dir, warehouse, {**request.tags, "junheng/requested_years": ""}, ops,
+                     not args.no_wait, by, log_path)
+    code = _report(instance_for(warehouse), run_id, warehouse, bool(unreadable))
+    # corrected values change what the counties must add: plan the years whose plans are now out of date
+    planned = plan_outdated(data_dir, warehouse, not args.no_wait, by, log_path) \
+        if code == 0 and not args.no_plans else None
+    if planned is not None:
+        from junheng.cli import _print_plans
+
+        _print_plans(planned)
+        code = planned.exit_code
+    return code
 
 
 def _already_imported(warehouse: Path, files: list[Path]) -> list[Path]:
@@ -180,6 +179,8 @@ def main_verify(argv: list[str]) -> int:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--no-wait", action="store_true",
                    help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
+    p.add_argument("--no-plans", action="store_true",
+                   help="导入后不重新求解投入方案 / do not plan the years whose plans the corrections made out of date")
     p.set_defaults(func=cmd_import)
     args = parse_or_exit_code(parser, argv)
     return args if isinstance(args, int) else args.func(args)

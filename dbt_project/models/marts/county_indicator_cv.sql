@@ -12,19 +12,13 @@ with v as (
     where {{ year_filter('s.year') }}
 ),
 
-grid as (
-    select year, county_code, any_value(province_code) as province_code, level, method, indicator,
-           count(*) filter (where not resource_reported) as schools_not_reported,
-           count(*) filter (where resource_reported and warning_flagged) as flagged_schools
-    from v
-    group by year, county_code, level, method, indicator
-),
-
-reported as (select * from v where resource_reported),
-clean as (select * from v where resource_reported and not warning_flagged),
-
-official as ({{ weighted_cv('reported', ['year', 'county_code', 'level', 'method', 'indicator']) }}),
-official_clean as ({{ weighted_cv('clean', ['year', 'county_code', 'level', 'method', 'indicator']) }}),
+-- the official CV (every part that reported the resource) and the clean one (without the warning-flagged parts) in
+-- one two-pass computation (macros/balance.sql), with the counts of each group
+cvs as ({{ weighted_cv('v', ['year', 'county_code', 'level', 'method', 'indicator'],
+                       variants={'': 'resource_reported', '_clean': 'resource_reported and not warning_flagged'},
+                       extra=['any_value(_r.province_code) as province_code',
+                              'count(*) filter (where not _r.resource_reported) as schools_not_reported',
+                              'count(*) filter (where _r.resource_reported and _r.warning_flagged) as flagged_schools']) }}),
 
 census as (
     select * from {{ ref('stg_census_schools') }}
@@ -47,13 +41,9 @@ totals as (
 joined as (
     select
         g.*,
-        o.county_value, o.cv, o.schools, o.students,
-        c.county_value as county_value_clean, c.cv as cv_clean, c.schools as schools_clean, c.students as students_clean,
         case when g.method = 'quality' then {{ cfg('thr', 'threshold') }} end as cv_threshold,
         t.total_schools, t.total_students
-    from grid g
-    left join official o using (year, county_code, level, method, indicator)
-    left join official_clean c using (year, county_code, level, method, indicator)
+    from cvs g
     left join totals t using (year, county_code, level)
     {{ cfg_join('cv_thresholds', 'thr', 'g.province_code', {'method': "'quality'", 'level': 'g.level', 'measure': "'indicator'"}) }}
 )

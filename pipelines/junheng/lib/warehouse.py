@@ -284,6 +284,24 @@ def set_aside_stale_wal(published: Path) -> Path | None:
     return aside
 
 
+def dbt_workdir_path(database: Path) -> Path:
+    """dbt's working directory for a warehouse file (lib/dbt_state.dbt_workdir): `.<file>.dbt` beside it, holding while
+    dbt runs a hard link `warehouse.duckdb` to the file, and the target folder of a dbt invocation that failed."""
+    database = Path(database).resolve()
+    return database.with_name(f".{database.name}.dbt")
+
+
+def discard_dbt_workdir(database: Path, keep_targets: bool = False) -> None:
+    """Drop what a dbt killed with its load left: the hard link (it would keep a discarded copy's disk) and its WAL;
+    and, unless `keep_targets`, the failed invocations' target folders."""
+    work = dbt_workdir_path(database)
+    if keep_targets:
+        for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+            (work / name).unlink(missing_ok=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def begin_build(published: Path, run_id: str) -> tuple[Path, Path]:
     """Start a load's private copies (the caller holds the lock and has made sure nobody holds the published file
     read-write): the warehouse (a fresh one if none is published) and its Data Docs. Whatever a killed load left
@@ -292,6 +310,7 @@ def begin_build(published: Path, run_id: str) -> tuple[Path, Path]:
     published.parent.mkdir(parents=True, exist_ok=True)
     for stale in (work, work.with_name(work.name + ".wal")):
         stale.unlink(missing_ok=True)
+    discard_dbt_workdir(work)
     _discard_unpublished_docs(published)
     if published.exists():
         shutil.copyfile(published, work)
@@ -398,4 +417,5 @@ def abandon_build(published: Path, run_id: str) -> None:
     work = building_path(published)
     for stale in (work, work.with_name(work.name + ".wal")):
         stale.unlink(missing_ok=True)
+    discard_dbt_workdir(work, keep_targets=True)  # a failed invocation's dbt.log stays until the next load
     shutil.rmtree(docs_build_dir(published, run_id), ignore_errors=True)

@@ -266,7 +266,7 @@ def county_context(con: duckdb.DuckDBPyConnection, county_code: str, year: int) 
             "explanation": ps["explanation_zh"], "solver": ps["solver"],
             "cost_total": ps["cost_total"], "cost_capital": ps["cost_capital"], "cost_annual": ps["cost_annual"],
             "lower_bound": ps["lower_bound"], "gap": ps["gap"], "schools": ps["schools_with_additions"],
-            "flagged_parts": ps["flagged_parts"],
+            "flagged_parts": ps["flagged_parts"], "planned_at": ps["planned_at"],
             "categories": [{"name": n, "amount": a, "unit": u, "cost": c} for n, a, u, c in categories
                            if (a or c)],
             "additions": [{

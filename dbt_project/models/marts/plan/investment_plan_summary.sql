@@ -70,7 +70,8 @@ select
     cast(coalesce(f.flagged_parts, 0) as integer) as flagged_parts,
     cast(c.solver as varchar) as solver,
     cast(c.solve_seconds as double) as solve_seconds,
-    cast(c.costs_source as varchar) as costs_source
+    cast(c.costs_source as varchar) as costs_source,
+    cast(c.planned_at as timestamp) as planned_at
 from {{ source('planner', 'plan_counties') }} c
 left join additions a using (county_code, year, target_year)
 left join flagged f using (county_code, year)

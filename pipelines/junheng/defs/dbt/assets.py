@@ -1,20 +1,24 @@
 """The dbt project as Dagster assets: per-year models partitioned by year, seeds and trend models unpartitioned.
 
 Per-year models (tag `per_year`) are incremental: a run over years A..B rebuilds only those years' rows; the window
-reaches dbt as `--vars '{"min_year": A, "max_year": B}'` (macros/per_year.sql). Trend models (tag `trend`) read the
-per-year marts of every year and are rebuilt whole; they are small.
+reaches dbt as the environment variables JUNHENG_MIN_YEAR / JUNHENG_MAX_YEAR (macros/per_year.sql; `--vars` work
+too, for dbt on the command line). Trend models (tag `trend`) read the per-year marts of every year and are rebuilt
+whole; they are small.
 
-dbt re-parses the whole project when the vars differ from the last parse's (measured here: config 12.4 s, per-year
-20.8 s, trends 13.2 s for a two-year sample load with vars on the per-year invocation only), so every invocation of
-a load passes the run's window, and each hands its partial-parse state on to the next (dagster-dbt starts every
-invocation from the project's target folder): one parse per load.
+dbt re-parses the whole project (~6 s) when the --vars or the rendered profile differ from the last parse's. So a load
+passes no --vars (the window is in the environment, which dbt reads only when executing) and dbt opens every warehouse
+under one name in a working directory of its own (lib/dbt_state.dbt_workdir): the partial-parse state in the
+project's target folder (written by `ensure_manifest`'s parse, handed on by each invocation) is the same for every
+warehouse, window and concurrent load of a checkout, and a load parses nothing unless the project's files changed.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import uuid
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -27,7 +31,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
 from junheng.defs.partitions import years_partitions
 from junheng.defs.resources import WarehouseResource
-from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, keep_partial_parse
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_workdir, keep_partial_parse, workdir_env, workdir_of
 
 FLAGS_KEY = dg.AssetKey(["marts", "submission_flags"])
 # written by defs/planner (Python, one multi-asset), read by the plan marts
@@ -49,7 +53,9 @@ def _manifest_stale() -> bool:
 def ensure_manifest() -> Path:
     """Parse the project when its manifest is missing (a fresh clone) or older than any project file."""
     if _manifest_stale():
-        env = {**os.environ, "JUNHENG_DBT_DATABASE": os.environ.get("JUNHENG_DBT_DATABASE", str(DBT_PROJECT_DIR / "target" / "parse.duckdb"))}
+        # the profile as a load renders it (dbt does not open the database to parse), so loads start from this state
+        env = {**os.environ, "JUNHENG_DBT_DATABASE": str(DBT_PROJECT_DIR / "target" / "parse.duckdb"), **workdir_env()}
+        env.pop("JUNHENG_DBT_CWD", None)
         subprocess.run(
             [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
             cwd=DBT_PROJECT_DIR, env=env, check=True,
@@ -77,6 +83,8 @@ class JunhengDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        if "plan" in dbt_resource_props.get("tags", []):
+            return "planner"  # built by plan_job with the planner's tables (defs/orchestration)
         return "marts" if "marts" in dbt_resource_props.get("fqn", []) else "transform"
 
 
@@ -103,13 +111,34 @@ class JunhengDbtCliResource(DbtCliResource):
         return None
 
 
-def run_window(context: dg.AssetExecutionContext) -> str:
-    """The run's year partitions as dbt vars. Every invocation of a load passes the same vars (seeds and trends
-    ignore them): dbt's parse state includes the vars, so this keeps a load at one parse instead of three."""
+def _window(context: dg.AssetExecutionContext) -> tuple[int, int] | None:
     tags = context.run.tags
     first = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get("dagster/partition")
     last = tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
-    return json.dumps({"min_year": int(first), "max_year": int(last)} if first else {})
+    return (int(first), int(last)) if first else None
+
+
+def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's year partitions as the environment macros/per_year.sql reads (seeds and trends ignore it)."""
+    window = _window(context)
+    return {"JUNHENG_MIN_YEAR": str(window[0]), "JUNHENG_MAX_YEAR": str(window[1])} if window else {}
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str], unset: tuple[str, ...] = ()):
+    """os.environ with `env` set and `unset` removed, restored afterwards (dagster-dbt hands dbt os.environ)."""
+    saved = {k: os.environ.get(k) for k in (*env, *unset)}
+    for k in unset:
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _invoke(
@@ -120,21 +149,29 @@ def _invoke(
 ):
     """Run dbt on the load's copy with the run's window, then keep its partial-parse state for the next invocation
     and drop its target folder."""
-    # profiles.yml reads the file from this variable; the dbt subprocess inherits it (one load per process).
-    os.environ["JUNHENG_DBT_DATABASE"] = warehouse.path
-    invocation = dbt.cli([*args, "--vars", run_window(context)], context=context)
-    try:
-        yield from invocation.stream()
-    finally:
-        # Whatever ended the stream (an error in dagster-dbt's event handling, an interrupt), dbt must not go on
-        # writing the copy while the run's checks or tear-down use it.
-        if invocation.process.poll() is None:
-            invocation.process.kill()
-            invocation.process.wait()
-    state = invocation.target_path / "partial_parse.msgpack"
-    if state.exists():
-        keep_partial_parse(state)
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    with dbt_workdir(warehouse.path) as env:
+        # dbt's artifacts and debug log of this invocation: beside the warehouse (left there when it fails), and
+        # absolute (dbt would take a relative log path from its working directory)
+        name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+        target = workdir_of(warehouse.path) / "target" / name
+        # profiles.yml and macros/per_year.sql read the environment; it is the dbt subprocess's only, so that no
+        # later dbt of this process (the planner's) runs in this working directory.
+        with _environ({**env, **window_env(context)}, unset=("JUNHENG_MIN_YEAR", "JUNHENG_MAX_YEAR")):
+            invocation = dbt.cli(list(args), context=context, target_path=target)
+        try:
+            yield from invocation.stream()
+        finally:
+            # Whatever ended the stream (an error in dagster-dbt's event handling, an interrupt), dbt must not go on
+            # writing the copy while the run's checks or tear-down use it.
+            if invocation.process.poll() is None:
+                invocation.process.kill()
+                invocation.process.wait()
+        state = invocation.target_path / "partial_parse.msgpack"
+        if state.exists():
+            keep_partial_parse(state)
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            invocation.target_path.parent.rmdir()
 
 
 @dbt_assets(
@@ -207,9 +244,9 @@ def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
 
 @dbt_assets(
     manifest=ensure_manifest(),
-    # all-years models, rebuilt whole after the per-year ones: trends, and the plan marts over the planner's tables
-    select="tag:trend tag:plan",
-    exclude="resource_type:seed",
+    # all-years models, rebuilt whole after the per-year ones
+    select="tag:trend",
+    exclude="resource_type:seed tag:plan",
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_trends",
 )
@@ -217,4 +254,16 @@ def dbt_trends(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
 
 
-dbt_asset_defs = [dbt_config, dbt_per_year, dbt_trends]
+@dbt_assets(
+    manifest=ensure_manifest(),
+    # the plan marts over the planner's tables, rebuilt whole by plan_job after the planner
+    select="tag:plan",
+    exclude="resource_type:seed",
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_plans",
+)
+def dbt_plans(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+
+
+dbt_asset_defs = [dbt_config, dbt_per_year, dbt_trends, dbt_plans]

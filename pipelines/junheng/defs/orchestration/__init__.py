@@ -30,14 +30,30 @@ REQUESTED_TAG = "junheng/requested_years"
 # 1 December, after the autumn census closes; override with JUNHENG_SCHEDULE_CRON.
 DEFAULT_CRON = "0 6 1 12 *"
 
+PLANNER_GROUP = "planner"  # the investment planner's assets and the plan marts (defs/planner, dbt tag plan)
+PUBLISH_SELECTION = dg.AssetSelection.assets(dg.AssetKey(["published_warehouse"]))
+
 load_job = dg.define_asset_job(
     "load_job",
-    selection=dg.AssetSelection.all(),
+    # Everything but the planner: figures are published as soon as they are computed; plans follow in plan_job.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(PLANNER_GROUP),
     executor_def=dg.in_process_executor,  # one process per load: the lock and the private copy live in it
     tags={LOAD_TAG: "warehouse"},
     description=(
         "入库并发布：读取并校验年度文件、质量标记、指标与评估（dbt）、趋势、原子发布 / load years and publish: files, "
         "quality flags, per-year marts (dbt), trends, atomic publish"
+    ),
+)
+
+plan_job = dg.define_asset_job(
+    "plan_job",
+    selection=dg.AssetSelection.groups(PLANNER_GROUP) | PUBLISH_SELECTION,
+    executor_def=dg.in_process_executor,
+    # a plan run writes the warehouse too: the same lock, the same queue slot as a load
+    tags={LOAD_TAG: "warehouse"},
+    description=(
+        "达标所需投入方案并发布：为未达到资源配置要求的县求最低成本方案，由官方模型复核后发布 / plan and publish: the "
+        "least-cost plan of every county not meeting §4.1, verified by the official dbt models, then published"
     ),
 )
 
@@ -72,7 +88,15 @@ class LoadRequest:
 def stale_years(instance: dg.DagsterInstance, asset_graph, years: list[int]) -> list[int]:
     """The years among `years` whose quality flags Dagster reports stale: a year they read (YEAR_OVER_YEAR) was
     reloaded by a run that did not rebuild them (e.g. raw data materialized from the UI). A load rebuilds them."""
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.definitions.data_version import StaleStatus
+
+    flags = dg.AssetKey(["marts", "submission_flags"])
+    resolver = _stale_resolver(instance, asset_graph)
+    return [y for y in years if resolver.get_status(flags, str(y)) == StaleStatus.STALE]
+
+
+def _stale_resolver(instance: dg.DagsterInstance, asset_graph):
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContext
 
     class _Loading(LoadingContext):  # the resolver's batch loaders, bound to the instance
@@ -87,9 +111,7 @@ def stale_years(instance: dg.DagsterInstance, asset_graph, years: list[int]) -> 
         def loaders(self):
             return self._loaders
 
-    flags = dg.AssetKey(["marts", "submission_flags"])
-    resolver = CachingStaleStatusResolver(instance, asset_graph, _Loading(instance))
-    return [y for y in years if resolver.get_status(flags, str(y)) == StaleStatus.STALE]
+    return CachingStaleStatusResolver(instance, asset_graph, _Loading(instance))
 
 
 def load_request(years: list[int], warehouse: Path | None = None, stale: list[int] = ()) -> LoadRequest:
@@ -106,6 +128,39 @@ def load_request(years: list[int], warehouse: Path | None = None, stale: list[in
     held = set(loaded_years(warehouse))
     span = [y for y in affected_years(years) if y in held or y <= max(years)] + list(stale)
     return LoadRequest(tuple(sorted(set(years))), min(span), max(span), str(warehouse))
+
+
+PLAN_KEY = dg.AssetKey(["planner", "plan_counties"])
+PLAN_DIGEST_TAG = "junheng/plans_for"  # which figures a plan run plans from (plans_sensor)
+COUNTY_BALANCE_KEY = dg.AssetKey(["marts", "county_balance"])
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """The plan_job run for the years whose plans are missing or out of date (one range of partitions)."""
+
+    years: tuple[int, ...]
+    warehouse: str
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {ASSET_PARTITION_RANGE_START_TAG: str(min(self.years)), ASSET_PARTITION_RANGE_END_TAG: str(max(self.years)),
+                REQUESTED_TAG: ",".join(map(str, self.years)), LOAD_TAG: "warehouse", WAREHOUSE_TAG: self.warehouse}
+
+
+def plan_request(instance: dg.DagsterInstance, asset_graph, warehouse: Path | None = None) -> PlanRequest | None:
+    """The years of the published warehouse whose plans Dagster reports missing or stale (their county figures were
+    rebuilt after the plans were made), as one plan_job run over their range; None when every plan is current. The
+    command line (after a load) and plans_sensor (after any load: the UI's, the schedule's, an import's) ask the same
+    question, so whichever comes first plans and the other finds nothing to do."""
+    from dagster._core.definitions.data_version import StaleStatus
+
+    warehouse = warehouse or warehouse_path()
+    keys = set(year_keys())
+    resolver = _stale_resolver(instance, asset_graph)
+    years = [y for y in loaded_years(warehouse) if y in keys
+             and resolver.get_status(PLAN_KEY, str(y)) in (StaleStatus.MISSING, StaleStatus.STALE)]
+    return PlanRequest(tuple(years), str(warehouse)) if years else None
 
 
 def statistical_year(now: datetime) -> int:
@@ -201,8 +256,46 @@ def census_files_sensor(context: dg.SensorEvaluationContext):
     )
 
 
+def _live_writer_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    live = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    return list(instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={LOAD_TAG: "warehouse"}), limit=5))
+
+
+@dg.sensor(
+    job=plan_job,
+    minimum_interval_seconds=60,
+    description=("入库后为方案缺失或过期的年度求解达标所需投入方案（一次运行）/ after a load, plan the years whose "
+                 "investment plans are missing or out of date, in one run; a failed plan run is retried"),
+)
+def plans_sensor(context: dg.SensorEvaluationContext):
+    """Plans follow the figures: whenever a year's county figures were rebuilt after its plans (any load: the
+    CLI's, the file sensor's, the schedule's, an import's, the UI's), the years concerned are planned again. Nothing
+    is asked while a load or plan run is queued or running; the same request is retried at most MAX_ATTEMPTS times."""
+    if _live_writer_runs(context.instance):
+        return dg.SkipReason("入库或方案运行仍在进行 / a load or plan run is still queued or running")
+    request = plan_request(context.instance, context.repository_def.asset_graph)
+    if request is None:
+        return dg.SkipReason("所有年度的方案都是最新的 / every year's plans are current")
+    # A request is identified by the figures it plans from (the latest county_balance materialization of each year),
+    # and by how often a plan run for exactly these figures failed: a new load asks anew, a failure is retried.
+    marks = []
+    for y in request.years:
+        found = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=COUNTY_BALANCE_KEY, asset_partitions=[str(y)]), limit=1).records
+        marks.append(f"{y}:{found[0].storage_id if found else 0}")
+    digest = hashlib.sha256(",".join(marks).encode()).hexdigest()[:16]
+    failed = [r for r in context.instance.get_runs(filters=dg.RunsFilter(
+        job_name="plan_job", statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+        tags={PLAN_DIGEST_TAG: digest}), limit=MAX_ATTEMPTS)]
+    if len(failed) >= MAX_ATTEMPTS:
+        return dg.SkipReason(f"方案运行已失败 {len(failed)} 次，不再重试 / the plan run for these figures failed "
+                             f"{len(failed)} times; not retried (see the runs, then launch plan_job by hand)")
+    return dg.RunRequest(run_key=f"plans-{digest}-{len(failed)}", tags={**request.tags, PLAN_DIGEST_TAG: digest})
+
+
 orchestration_defs = dg.Definitions(
-    jobs=[load_job],
+    jobs=[load_job, plan_job],
     schedules=[yearly_census_schedule],
-    sensors=[census_files_sensor],
+    sensors=[census_files_sensor, plans_sensor],
 )

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from junheng.defs.dbt.assets import PLAN_ADDITIONS_KEY, PLAN_COUNTIES_KEY, run_window
+from junheng.defs.dbt.assets import PLAN_ADDITIONS_KEY, PLAN_COUNTIES_KEY
 from junheng.defs.partitions import partition_years, years_partitions
 from junheng.defs.resources import WarehouseResource
+from junheng.lib.warehouse import pause_point
 from junheng.lib.planner.plan import counties_to_plan, make_plans, write_plans
 
 
@@ -38,8 +39,15 @@ def investment_plans(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     with warehouse.connect(read_only=True) as conn:
         requests = {year: counties_to_plan(conn, year) for year in years}
     # make_plans attaches the copy read-only (no connection of ours holds it meanwhile) and verifies every year's
-    # plans in one dbt invocation on a scratch file, with the run's vars
-    problems, results = make_plans(Path(warehouse.path), requests, vars_json=run_window(context), log_dir=log_dir)
+    # plans in one dbt invocation on a scratch file
+    step = max(1, sum(map(len, requests.values())) // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            context.log.info(f"已求解 / solved {done} / {total} counties")
+
+    problems, results = make_plans(Path(warehouse.path), requests, log_dir=log_dir, progress=progress)
+    pause_point("plan")
     with warehouse.connect() as conn:
         for year in years:
             write_plans(conn, year, [p for p in problems if p.year == year], [r for r in results if r.year == year])

@@ -18,6 +18,7 @@ LEVEL_ZH = {"whole_school": "全校", "primary": "小学部分", "junior": "初�
 
 def _parser() -> argparse.ArgumentParser:
     from junheng.cli import DEFAULT_WAREHOUSE, _year
+    from junheng.lib.planner.solve import TIME_LIMIT
 
     p = ArgParser(prog="junheng plan", description="达标所需投入方案 / least-cost plan to meet §4.1 (spec §6)")
     p.add_argument("--county", required=True, help="县级行政区划代码 / county code (6 digits)")
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                                               "seed unit_costs")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     p.add_argument("--out", type=Path, help="把投入明细写入此目录（CSV）/ write the additions as CSV into this folder")
-    p.add_argument("--time-limit", type=float, default=60.0, help="求解时限（秒）/ solver time limit, seconds")
+    p.add_argument("--time-limit", type=float, default=TIME_LIMIT, help="每县求解时限（秒）/ solver time limit per county, seconds")
     return p
 
 

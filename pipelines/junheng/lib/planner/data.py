@@ -7,6 +7,7 @@ override, else national default). Nothing here restates a threshold or a split: 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -81,6 +82,35 @@ def constant(con, name: str, province: str) -> float:
     return float(rows[0][1])
 
 
+@dataclass(frozen=True)
+class ProvinceConfig:
+    """What the seeds say for one province (override, else national default)."""
+
+    items: dict[str, Item]
+    yuan: float  # yuan per 万元
+    public_only: bool
+    indicators: list[Indicator]
+    thresholds: dict[str, float]
+    min_met: int
+    min_share: float
+
+
+def province_config(con, province: str, costs: dict[str, float] | None = None) -> ProvinceConfig:
+    std: dict[str, dict[str, float]] = {}
+    for indicator, level, standard in _cfg(con, "indicator_standards", province, "indicator, level"):
+        std.setdefault(indicator, {})[level] = float(standard)
+    indicators = [Indicator(code, resource, float(scale), std[code]) for code, resource, scale in con.execute(
+        "select indicator, resource, scale from config.indicators where method = 'quality' order by sort_order"
+    ).fetchall()]
+    thresholds = {level: float(t) for _, level, _, t in _cfg(
+        con, "cv_thresholds", province, "method, level, measure", "method = 'quality' and measure = 'indicator'")}
+    return ProvinceConfig(
+        items=plan_items(con, province, costs), yuan=constant(con, "yuan_per_10k_yuan", province),
+        public_only=constant(con, "plan_county_public_only", province) == 1, indicators=indicators,
+        thresholds=thresholds, min_met=int(constant(con, "school_min_indicators_met", province)),
+        min_share=constant(con, "school_min_share_of_standard", province))
+
+
 def load_problems(
     con: duckdb.DuckDBPyConnection,
     year: int,
@@ -106,19 +136,14 @@ def load_problems(
     for r in rows:
         by_county.setdefault(r[0], []).append(r)
     problems = []
+    config: dict[str, ProvinceConfig] = {}  # the seeds resolved once per province, not per county
     for county, crow in by_county.items():
         province = crow[0][1]
-        items = plan_items(con, province, costs)
-        yuan = constant(con, "yuan_per_10k_yuan", province)
-        public_only = constant(con, "plan_county_public_only", province) == 1
-        std = {}
-        for indicator, level, standard in _cfg(con, "indicator_standards", province, "indicator, level"):
-            std.setdefault(indicator, {})[level] = float(standard)
-        indicators = [Indicator(code, resource, float(scale), std[code]) for code, resource, scale in con.execute(
-            "select indicator, resource, scale from config.indicators where method = 'quality' order by sort_order"
-        ).fetchall()]
-        thresholds = {level: float(t) for _, level, _, t in _cfg(
-            con, "cv_thresholds", province, "method, level, measure", "method = 'quality' and measure = 'indicator'")}
+        if province not in config:
+            config[province] = province_config(con, province, costs)
+        cfg = config[province]
+        items, yuan, public_only, indicators, thresholds = (cfg.items, cfg.yuan, cfg.public_only, cfg.indicators,
+                                                           cfg.thresholds)
         parts = []
         for (_, _, school, name, level, students, share, ownership, authority, t1, t2, t3,
              area, sports, equip_10k, rooms) in crow:
@@ -140,8 +165,7 @@ def load_problems(
         problems.append(CountyProblem(
             county_code=county, year=year, target_year=target_year or year, province_code=province, parts=parts,
             indicators=indicators, cv_threshold=thresholds,
-            min_met=int(constant(con, "school_min_indicators_met", province)),
-            min_share=constant(con, "school_min_share_of_standard", province),
+            min_met=cfg.min_met, min_share=cfg.min_share,
             items=items, student_factor=(student_factor or {}).get(county, {}),
         ))
     return problems

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Item:
@@ -66,9 +68,14 @@ class CountyProblem:
     min_share: float  # the missed one reaches this share of its standard (0.85)
     items: dict[str, Item]  # resource -> item
     student_factor: dict[str, float] = field(default_factory=dict)  # level -> projection factor, stated in the plan
+    # (level, indicator) -> the reporting parts as arrays (county_cv); built on first use, not pickled
+    _columns: dict = field(default_factory=dict, repr=False, compare=False)
 
     def schools(self) -> list[str]:
         return sorted({p.school_code for p in self.parts})
+
+    def __getstate__(self):
+        return {**self.__dict__, "_columns": {}}
 
 
 # additions: {(school_code, level or None, resource): amount in resource units}; level None = whole school
@@ -124,20 +131,58 @@ def part_state(problem: CountyProblem, part: Part, additions: Additions, margin:
     return True if evaluated == n else None
 
 
+@dataclass
+class _Column:
+    """The parts of one level that report one indicator's resource, as arrays, and where each finds its addition."""
+
+    students: np.ndarray
+    base: np.ndarray  # the resource without additions (the census value where units differ, see part_resource)
+    share: np.ndarray
+    keys: list  # the additions key of each part
+    kind: str  # 'school' (whole-school item), 'census' (whole-school item in another census unit), 'part', 'none'
+    census_unit: float
+
+
+def _column(problem: CountyProblem, level: str, ind: Indicator) -> _Column:
+    key = (level, ind.code)
+    col = problem._columns.get(key)
+    if col is None:
+        parts = [p for p in problem.parts if p.level == level and p.resources.get(ind.resource) is not None]
+        item = problem.items.get(ind.resource)
+        kind = "none" if item is None else item.scope
+        unit = item.census_unit if item is not None else 1.0
+        if kind == "school" and unit != 1.0:
+            kind = "census"
+            base = [p.census.get(ind.resource, p.resources[ind.resource] / unit) for p in parts]
+        else:
+            base = [p.resources[ind.resource] for p in parts]
+        keys = [(p.school_code, None if kind in ("school", "census") else p.level, ind.resource) for p in parts]
+        col = _Column(np.array([p.students for p in parts], dtype=float), np.array(base, dtype=float),
+                      np.array([p.share for p in parts], dtype=float), keys, kind, unit)
+        problem._columns[key] = col
+    return col
+
+
 def county_cv(problem: CountyProblem, level: str, ind: Indicator, additions: Additions) -> float | None:
-    """The students-weighted CV of one indicator at one level (spec §2) over the parts that report it."""
-    rows = []
-    for part in problem.parts:
-        if part.level != level:
-            continue
-        r = part_resource(problem, part, ind.resource, additions)
-        if r is not None:
-            rows.append((part.students, r, r / part.students * ind.scale))
-    if not rows:
+    """The students-weighted CV of one indicator at one level (spec §2) over the parts that report it. Each part's
+    resource is part_resource's, element by element (the same doubles); sums are correctly rounded (math.fsum), the
+    closest a double comes to dbt's order-independent exact sums."""
+    col = _column(problem, level, ind)
+    if not len(col.students):
         return None
-    p = sum(s for s, _, _ in rows)
-    big_x = sum(r for _, r, _ in rows) * ind.scale / p
-    return math.sqrt(sum(s / p * (x - big_x) ** 2 for s, _, x in rows)) / big_x if big_x else None
+    add = np.array([additions.get(k, 0.0) for k in col.keys]) if additions else np.zeros(len(col.keys))
+    if col.kind == "census":
+        r = ((col.base + add / col.census_unit) * col.census_unit) * col.share
+    elif col.kind == "school":
+        r = (col.base + add) * col.share
+    else:
+        r = col.base + add
+    p = math.fsum(col.students.tolist())
+    big_x = math.fsum(r.tolist()) * ind.scale / p
+    if not big_x:
+        return None
+    x = r / col.students * ind.scale
+    return math.sqrt(math.fsum((col.students / p * (x - big_x) ** 2).tolist())) / big_x
 
 
 def cv_ok(problem: CountyProblem, level: str, ind: Indicator, additions: Additions, margin: float = 0.0) -> bool:

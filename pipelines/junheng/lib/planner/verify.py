@@ -7,7 +7,6 @@ quality_resource_met for both levels.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from typing import Iterator
 
 import duckdb
 
-from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE
+from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, dbt_workdir, workdir_of
 from junheng.lib.planner.problem import Additions, CountyProblem
 from junheng.lib.warehouse import ensure_raw_schema
 
@@ -99,33 +98,45 @@ def census_fields(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
 
 
 def apply_additions(path: Path, year: int | None, changes: dict) -> None:
-    """Add each (school, census field, amount) of `changes` ({county: rows} of `year`, or {(year, county): rows})."""
+    """Add each (school, census field, amount) of `changes` ({county: rows} of `year`, or {(year, county): rows}):
+    one UPDATE per census field over a table of the additions (a national year has tens of thousands)."""
+    rows = []
+    for key, items in changes.items():
+        y, county = key if year is None else (year, key)
+        rows += [(y, county, school, field, float(amount)) for school, field, amount in items]
+    if not rows:
+        return
     con = duckdb.connect(str(path))
     try:
-        for key, rows in changes.items():
-            y, county = key if year is None else (year, key)
-            for school, field, amount in rows:
-                con.execute(f"UPDATE raw.census_schools SET {field} = {field} + ? "
-                            "WHERE year = ? AND county_code = ? AND school_code = ?", [amount, y, county, school])
+        con.execute("CREATE TEMP TABLE additions (year INTEGER, county_code VARCHAR, school_code VARCHAR, "
+                    "field VARCHAR, amount DOUBLE)")
+        con.executemany("INSERT INTO additions VALUES (?, ?, ?, ?, ?)", rows)
+        for (field,) in con.execute("SELECT DISTINCT field FROM additions ORDER BY 1").fetchall():
+            # one row per school and field (whole-school items once per school, teachers in their part's field)
+            con.execute(f"""UPDATE raw.census_schools c SET {field} = c.{field} + a.amount
+                            FROM (SELECT year, county_code, school_code, sum(amount) AS amount FROM additions
+                                  WHERE field = ? GROUP BY ALL) a
+                            WHERE c.year = a.year AND c.county_code = a.county_code AND c.school_code = a.school_code""",
+                        [field])
     finally:
         con.close()
 
 
-def run_verdict_models(path: Path, year: int, vars_json: str | None = None, log: Path | None = None,
-                       last_year: int | None = None) -> None:
-    """The official dbt models on the scratch file, years `year`..`last_year` (one invocation for all of them: the
-    scratch file's profile differs from the load's, so each invocation parses the project). `vars_json`: the
-    caller's dbt vars when they cover those years."""
-    target = path.parent / "target"
-    target.mkdir(exist_ok=True)
-    if PARTIAL_PARSE.exists():
-        shutil.copyfile(PARTIAL_PARSE, target / "partial_parse.msgpack")
-    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path)}
-    args = [DBT_EXECUTABLE, "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(path.parent / "logs"),
-            "--select", *VERDICT_MODELS,
-            "--vars", vars_json or json.dumps({"min_year": year, "max_year": last_year or year})]
-    done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+def run_verdict_models(path: Path, year: int, log: Path | None = None, last_year: int | None = None) -> None:
+    """The official dbt models on the scratch file, years `year`..`last_year` (one invocation for all of them). dbt
+    opens it under the name every warehouse has (lib/dbt_state.dbt_workdir) and takes the years from the
+    environment, so it starts from the loads' parse state instead of parsing the project again."""
+    with dbt_workdir(path) as env:
+        target = workdir_of(path) / "target" / "plan-verify"
+        target.mkdir(parents=True, exist_ok=True)
+        if PARTIAL_PARSE.exists():
+            shutil.copyfile(PARTIAL_PARSE, target / "partial_parse.msgpack")
+        env = {**os.environ, **env, "JUNHENG_MIN_YEAR": str(year), "JUNHENG_MAX_YEAR": str(last_year or year)}
+        args = [DBT_EXECUTABLE, "run", "--quiet", "--no-write-json", "--project-dir", str(DBT_PROJECT_DIR),
+                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+                "--log-path", str(target / "logs"), "--select", *VERDICT_MODELS]
+        done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+        shutil.rmtree(target.parent, ignore_errors=True)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(done.stdout + done.stderr, encoding="utf-8")
