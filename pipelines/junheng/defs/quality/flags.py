@@ -73,13 +73,16 @@ def compute_flags_with_outcome(conn, year: int, docs_dir: Path | None = None, ru
         frames = {table: _gx_frame(conn, table, checks) for table in TABLES if table in tables}
         timings["fetch_s"] = time.perf_counter() - t
         cache: dict[str, pd.DataFrame] = {}
+        names: tuple[dict, dict] | None = None
 
         def rows_for(ch: Check, index: list) -> list[dict]:
             # the docs list the first rows by county, school and field (row ids carry no order), by name
+            nonlocal names
             sub = _failing_rows(conn, ch.table, index, cache)
             sub = sub.sort_values([c for c in ("county_code", "school_code", "field") if c in sub.columns],
                                   na_position="first", kind="stable").iloc[:data_docs.ROWS_PER_CHECK]
-            return data_docs.failing_rows(sub, ch, list(sub.index), _names(conn, sub))
+            names = _names(conn, sub, names)
+            return data_docs.failing_rows(sub, ch, list(sub.index), names)
 
         outcome = run_suites(frames, rules, docs_dir=docs_dir, run_name=str(year),
                              rows_for=rows_for if docs_dir is not None else None)
@@ -158,18 +161,26 @@ def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame])
     return have.loc[[int(i) for i in index]] if index else have.iloc[0:0]
 
 
-def _names(conn, rows: pd.DataFrame) -> tuple[dict, dict]:
-    """School and county names of `rows`' codes, as this year's census (or last year's, for a school that is gone)
-    gives them, for the Data Docs."""
-    schools = [str(c) for c in rows["school_code"].dropna().unique()] if "school_code" in rows.columns else []
-    counties = [str(c) for c in rows["county_code"].dropna().unique()] if "county_code" in rows.columns else []
-    df = conn.execute(
-        f"SELECT school_code, school_name, county_code, county_name FROM (SELECT *, 0 AS o FROM (SELECT school_code, "
-        f"school_name, county_code, county_name FROM {V.CUR}) UNION ALL SELECT *, 1 FROM (SELECT school_code, "
-        f"school_name, county_code, county_name FROM {V.PREV})) "
-        "WHERE school_code IN (SELECT unnest(?::VARCHAR[])) OR county_code IN (SELECT unnest(?::VARCHAR[])) ORDER BY o",
-        [schools, counties]).df()
-    return data_docs.name_lookup(df)
+def _names(conn, rows: pd.DataFrame, known: tuple[dict, dict] | None) -> tuple[dict, dict]:
+    """School and county names for the Data Docs, as this year's census (or last year's, for a school that is gone)
+    gives them: every county's on the first call, then the schools of `rows` not yet known."""
+    if known is None:
+        counties = conn.execute(
+            f"SELECT county_code, any_value(county_name ORDER BY o) FROM (SELECT county_code, county_name, 0 AS o "
+            f"FROM {V.CUR} UNION ALL SELECT county_code, county_name, 1 FROM {V.PREV}) "
+            "WHERE county_name IS NOT NULL GROUP BY county_code").fetchall()
+        known = ({}, {str(c): str(n) for c, n in counties})
+    schools, county_names = known
+    want = [str(c) for c in rows["school_code"].dropna().unique() if str(c) not in schools] if (
+        "school_code" in rows.columns) else []
+    if want:
+        found = conn.execute(
+            f"SELECT school_code, any_value(school_name ORDER BY o) FROM (SELECT school_code, school_name, 0 AS o "
+            f"FROM {V.CUR} UNION ALL SELECT school_code, school_name, 1 FROM {V.PREV}) "
+            "WHERE school_code IN (SELECT unnest(?::VARCHAR[])) AND school_name IS NOT NULL GROUP BY school_code",
+            [want]).fetchall()
+        schools.update({str(c): str(n) for c, n in found})
+    return schools, county_names
 
 
 def _fmt(v) -> str:

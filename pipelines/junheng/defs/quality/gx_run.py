@@ -189,10 +189,13 @@ def run_suites(
         asset = ds.add_dataframe_asset(table)
         bd = asset.add_batch_definition_whole_dataframe("whole")
         suite = ctx.suites.add(suites[table])
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_name}_{table}", data=bd, suite=suite))
         t0 = time.perf_counter()
-        res = vd.run(batch_parameters={"dataframe": df}, result_format=dict(RESULT_FORMAT), run_id=run_id)
+        # Batch.validate, not ValidationDefinition.run: the same validator, without the context's result store
+        # (serialising every result with its row-id lists into it cost ~2 s a national year, and nothing reads it)
+        res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=dict(RESULT_FORMAT))
         seconds += time.perf_counter() - t0
+        res.meta["run_id"] = run_id  # what the Data Docs show as the run time
+        res.meta["validation_time"] = run_id.run_time
         stats[table] = {
             "rows": int(len(df)),
             "evaluated": res.statistics.get("evaluated_expectations"),
