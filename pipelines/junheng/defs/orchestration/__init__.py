@@ -201,6 +201,9 @@ def year_fingerprints(root: Path) -> dict[str, str]:
 
 
 FINGERPRINTS_TAG = "junheng/fingerprints"
+# a run in one of these states may still write: the sensors ask for nothing while such a run is there
+LIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 MAX_ATTEMPTS = 3  # a load that fails (not a refusal: that is an answer) is retried at most this often per version
 
 
@@ -220,9 +223,7 @@ def census_files_sensor(context: dg.SensorEvaluationContext):
     failed (killed, crashed) answered nothing, so its years are asked again at the next tick, up to MAX_ATTEMPTS
     times for the same files; while a load requested by this sensor is queued or running, nothing more is asked."""
     done = json.loads(context.cursor) if context.cursor else {}
-    live = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-    if _sensor_runs(context.instance, live):
+    if _sensor_runs(context.instance, LIVE):
         return dg.SkipReason("上一次入库仍在进行 / a load this sensor asked for is still queued or running")
     failures: dict[str, int] = {}
     finished = _sensor_runs(context.instance, [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
@@ -257,9 +258,7 @@ def census_files_sensor(context: dg.SensorEvaluationContext):
 
 
 def _live_writer_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    live = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-    return list(instance.get_runs(filters=dg.RunsFilter(statuses=live, tags={LOAD_TAG: "warehouse"}), limit=5))
+    return list(instance.get_runs(filters=dg.RunsFilter(statuses=LIVE, tags={LOAD_TAG: "warehouse"}), limit=5))
 
 
 @dg.sensor(
