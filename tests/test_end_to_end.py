@@ -346,6 +346,11 @@ def test_plans_follow_the_figures(e2e):
     plans = junheng("run", "--data-dir", str(data), "--warehouse", str(wh), "--plans-only")
     assert plans.returncode == 0, plans.stdout + plans.stderr
     assert "2024: " in plans.stdout and "2023: " not in plans.stdout and "已发布方案 / plans published" in plans.stdout
+    # the statuses by the names the plan mart gives them (its status_zh), not a second list of names
+    (line,) = [x for x in plans.stdout.splitlines() if x.startswith("2024: ")]
+    for status, name in query(wh, "select distinct status, status_zh from marts.investment_plan_summary "
+                                  "where year = 2024"):
+        assert f"{name} {status} " in line, line
     after = dict(query(wh, "select year, max(planned_at) from planner.plan_counties group by year"))
     assert after[2024] > planned_at[2024] and {y: t for y, t in after.items() if y != 2024} == {
         y: t for y, t in planned_at.items() if y != 2024}

@@ -60,13 +60,28 @@ def _print_report(report) -> None:
         _print_plans(report.plan_run)
 
 
-STATUS_ZH = {"optimal": "最优", "feasible": "可行（未证明最优）", "not_needed": "无需投入", "infeasible": "无可行方案",
-             "no_data": "数据缺失", "no_solution": "时限内无解", "rejected": "复核未通过"}
+def _plan_status_labels(warehouse: Path) -> dict[str, str]:
+    """The Chinese name of each planner status, as the published plan mart gives it (status_zh: its one definition)."""
+    import duckdb
+
+    from junheng.reports.query import connect_read_only
+
+    try:
+        con = connect_read_only(warehouse)
+    except (FileNotFoundError, duckdb.Error):
+        return {}
+    try:
+        return dict(con.execute("SELECT DISTINCT status, status_zh FROM marts.investment_plan_summary").fetchall())
+    except duckdb.Error:  # no plan marts (nothing published yet)
+        return {}
+    finally:
+        con.close()
 
 
 def _print_plans(plan) -> None:
     """The plan_job run's summary: per year, counties by status, total cost, the largest gap, solver seconds."""
     out = sys.stdout
+    labels = _plan_status_labels(Path(plan.warehouse)) if plan.published else {}
     print("", file=out)
     print("== 达标所需投入方案 / investment plans ==", file=out)
     print(f"运行编号 run id: {plan.run_id}", file=out)
@@ -74,7 +89,8 @@ def _print_plans(plan) -> None:
         if not md.get("counties_planned"):
             print(f"{year}: 各县均已达到资源配置要求，无需方案 / every county meets §4.1", file=out)
             continue
-        by_status = ", ".join(f"{STATUS_ZH.get(k, k)} {k} {v}" for k, v in sorted(md.get("by_status", {}).items()))
+        by_status = ", ".join(" ".join(filter(None, (labels.get(k), k, str(n))))
+                              for k, n in sorted(md.get("by_status", {}).items()))
         print(f"{year}: {md.get('counties_planned', 0)} 个县 counties ({by_status or '—'}); 投入总额 cost "
               f"{md.get('total_cost_yuan', 0):,.0f} 元; 最大差距 largest gap {md.get('largest_gap', 0):.2%}; "
               f"求解 solver {md.get('solve_seconds', 0):.1f} s", file=out)
