@@ -74,8 +74,8 @@ def _build(problem: CountyProblem, whole_steps: bool, cones: set[tuple[str, str]
         from pyscipopt import SCIP_PARAMEMPHASIS
 
         m.setEmphasis(SCIP_PARAMEMPHASIS.NUMERICS, quiet=True)
-    # optimal = proven within 0.1% of the least cost (or half a yuan): the cones' outer approximation cannot close
-    # the gap to the last yuan on a county of billions in reasonable time
+    # optimal = proven within OPTIMALITY_GAP of the least cost (or half a yuan): the cones' outer approximation
+    # cannot close the gap to the last yuan on a county of billions in reasonable time
     m.setParam("limits/gap", OPTIMALITY_GAP)
     m.setParam("limits/absgap", 0.5)
     # RENS's sub-MIP ignored the gap limit and took the whole 60 s at the root node of some national counties
@@ -381,10 +381,7 @@ def _solve(problem: CountyProblem, time_limit: float, strict: bool, numerics: bo
         if m.getNSols() == 0:
             if start is not None and evaluate(problem, start, accept).passes:
                 # SCIP found nothing better in its time: the constructed plan, pruned, with SCIP's proven bound
-                additions = _prune(problem, start, accept)
-                base.status, base.additions, base.cost = "feasible", additions, cost_of(problem, additions)
-                base.lower_bound = min(max(m.getDualbound(), 0.0), base.cost)
-                base.gap = (base.cost - base.lower_bound) / base.cost if base.cost > 0 else 0.0
+                _accept(problem, base, "feasible", _prune(problem, start, accept), max(m.getDualbound(), 0.0))
                 base.reason_zh = (f"求解器在 {time_limit:.0f} 秒内未找到更优方案，采用构造的可行方案 / SCIP found no plan "
                                   f"within {time_limit:.0f} s; the constructed feasible plan, pruned")
                 break
@@ -400,19 +397,23 @@ def _solve(problem: CountyProblem, time_limit: float, strict: bool, numerics: bo
             continue  # rounding up broke a CV: solve again in whole steps
         additions = _prune(problem, additions, accept)
         # gaplimit: within OPTIMALITY_GAP of the proven bound
-        base.status = "optimal" if status in ("optimal", "gaplimit") else "feasible"
-        base.additions = additions
-        base.cost = cost_of(problem, additions)
-        # The bound is the one of the tightened problem (SOLVE_MARGIN): it may exceed the exact optimum by that
-        # relative margin, so it is never reported above the plan's own cost.
-        base.lower_bound = min(base.lower_bound, base.cost)
-        base.gap = (base.cost - base.lower_bound) / base.cost if base.cost > 0 else 0.0
+        _accept(problem, base, "optimal" if status in ("optimal", "gaplimit") else "feasible", additions,
+                base.lower_bound)
         break
     else:
         base.status = "no_solution"
         base.reason_zh = "取整后的方案未通过复核 / the rounded plan did not pass the exact rules"
     base.seconds = time.perf_counter() - started
     return base
+
+
+def _accept(problem: CountyProblem, base: PlanResult, status: str, additions: Additions, bound: float) -> None:
+    """`base` holds the plan `additions`, its cost, the proven lower bound and the gap between them. The bound is the
+    one of the tightened problem (SOLVE_MARGIN): it may exceed the exact optimum by that relative margin, so it is
+    never reported above the plan's own cost."""
+    base.status, base.additions, base.cost = status, additions, cost_of(problem, additions)
+    base.lower_bound = min(bound, base.cost)
+    base.gap = (base.cost - base.lower_bound) / base.cost if base.cost > 0 else 0.0
 
 
 def _violated_cones(problem: CountyProblem, m, var) -> set[tuple[str, str]]:
