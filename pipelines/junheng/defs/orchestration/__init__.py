@@ -62,6 +62,13 @@ class YearOutsidePartitions(ValueError):
     pass
 
 
+def _run_tags(first: int, last: int, years, warehouse: str) -> dict[str, str]:
+    """The tags of a load or plan run: its partition range, the years asked for, the warehouse it writes (and so the
+    lock and queue slot it takes)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: str(first), ASSET_PARTITION_RANGE_END_TAG: str(last),
+            REQUESTED_TAG: ",".join(map(str, years)), LOAD_TAG: "warehouse", WAREHOUSE_TAG: warehouse}
+
+
 @dataclass(frozen=True)
 class LoadRequest:
     """The run a load of `years` needs: its partition range, the years read from files, and the run's tags."""
@@ -73,8 +80,7 @@ class LoadRequest:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {ASSET_PARTITION_RANGE_START_TAG: str(self.first), ASSET_PARTITION_RANGE_END_TAG: str(self.last),
-                REQUESTED_TAG: ",".join(map(str, self.years)), LOAD_TAG: "warehouse", WAREHOUSE_TAG: self.warehouse}
+        return _run_tags(self.first, self.last, self.years, self.warehouse)
 
     @property
     def run_config(self) -> dict:
@@ -144,8 +150,7 @@ class PlanRequest:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {ASSET_PARTITION_RANGE_START_TAG: str(min(self.years)), ASSET_PARTITION_RANGE_END_TAG: str(max(self.years)),
-                REQUESTED_TAG: ",".join(map(str, self.years)), LOAD_TAG: "warehouse", WAREHOUSE_TAG: self.warehouse}
+        return _run_tags(min(self.years), max(self.years), self.years, self.warehouse)
 
 
 def plan_request(instance: dg.DagsterInstance, asset_graph, warehouse: Path | None = None) -> PlanRequest | None:
