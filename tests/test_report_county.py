@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -277,48 +278,45 @@ def test_school_names_are_plain_strings_in_the_workbook(tmp_path):
     assert any(c.value == '=HYPERLINK("http://x","点")' for c in hits)  # as submitted, no guard character
 
 
-def test_a_warehouse_without_a_mart_column_is_refused_by_name(warehouse, tmp_path):
-    wh = tmp_path / "old.duckdb"
-    shutil.copy(warehouse, wh)
-    con = duckdb.connect(str(wh))
-    con.execute("ALTER TABLE marts.indicator_trend DROP COLUMN trend_slope")
-    con.execute("DROP TABLE marts.flagged_school_impact")
-    con.close()
+def _altered_copy(warehouse: Path, copy: Path, *statements: str) -> Path:
+    """`copy`: the fixture warehouse with `statements` applied (an older or partial build of the marts)."""
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        for sql in statements:
+            con.execute(sql)
+    return copy
+
+
+def _refused(wh: Path, match: str) -> None:
     con = connect_read_only(wh)
     try:
-        with pytest.raises(D.ReportError, match=r"marts\.indicator_trend\.trend_slope.*marts\.flagged_school_impact|"
-                                                r"marts\.flagged_school_impact.*marts\.indicator_trend\.trend_slope"):
+        with pytest.raises(D.ReportError, match=match):
             county_context(con, "431230", 2024)
     finally:
         con.close()
+
+
+def test_a_warehouse_without_a_mart_column_is_refused_by_name(warehouse, tmp_path):
+    wh = _altered_copy(warehouse, tmp_path / "old.duckdb", "ALTER TABLE marts.indicator_trend DROP COLUMN trend_slope",
+                       "DROP TABLE marts.flagged_school_impact")
+    _refused(wh, r"marts\.indicator_trend\.trend_slope.*marts\.flagged_school_impact|"
+                 r"marts\.flagged_school_impact.*marts\.indicator_trend\.trend_slope")
     assert main_report(["--county", "431230", "--year", "2024", "--warehouse", str(wh), "--out", str(tmp_path)]) == 1
 
 
 def test_a_warehouse_loaded_without_plans_reports_the_plan_as_still_to_come(warehouse, tmp_path):
     """The plan marts are plan_job's (a load with --no-plans, or before plans_sensor ran, has none): the report is
     made, and its plan section says how to compute the plan; a plan mart that exists but lacks a column is refused."""
-    wh = tmp_path / "planless.duckdb"
-    shutil.copy(warehouse, wh)
-    con = duckdb.connect(str(wh))
-    con.execute("DROP TABLE marts.investment_plan")
-    con.execute("DROP TABLE marts.investment_plan_summary")
-    con.close()
+    wh = _altered_copy(warehouse, tmp_path / "planless.duckdb", "DROP TABLE marts.investment_plan",
+                       "DROP TABLE marts.investment_plan_summary")
     c = _ctx(wh, "431230", 2024)
     assert c["plan"] is None and c["plan_needed"]
     html, _ = render_county_report(wh, "431230", 2024, tmp_path)
     page = html.read_text(encoding="utf-8")
     section = page[page.index('id="plan-section"'):page.index('id="theil-section"')]
     assert "尚无该县该年度的投入方案" in section and "junheng run --plans-only" in section
-    shutil.copy(warehouse, wh)
-    con = duckdb.connect(str(wh))
-    con.execute("ALTER TABLE marts.investment_plan_summary DROP COLUMN lower_bound")
-    con.close()
-    con = connect_read_only(wh)
-    try:
-        with pytest.raises(D.ReportError, match=r"marts\.investment_plan_summary\.lower_bound"):
-            county_context(con, "431230", 2024)
-    finally:
-        con.close()
+    wh = _altered_copy(warehouse, wh, "ALTER TABLE marts.investment_plan_summary DROP COLUMN lower_bound")
+    _refused(wh, r"marts\.investment_plan_summary\.lower_bound")
 
 
 def test_province_ranking_puts_the_verdict_first(warehouse):

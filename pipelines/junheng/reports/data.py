@@ -197,8 +197,8 @@ def plan(con, county_code: str, year: int) -> tuple[dict | None, list[dict]]:
     """The load's investment plan for the data year's students (spec §6): its summary row (None when the county
     meets §4.1 and was not planned, or plan_job has not run on this warehouse) and every addition, largest cost
     first."""
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name IN "
-                       "(?, ?)", list(PLAN_MARTS)).fetchone()[0] == len(PLAN_MARTS):
+    if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name IN "
+                   "(?, ?)", list(PLAN_MARTS)).fetchone()[0] != len(PLAN_MARTS):
         return None, []
     summary = _cy(con, "marts.investment_plan_summary", county_code, year, "target_year = year")
     additions = _cy(con, "marts.investment_plan", county_code, year, "target_year = year",
