@@ -20,83 +20,45 @@ with series as (
     from {{ ref('county_balance') }}
 ),
 
-cv_change as (
-    select county_code, level, method, indicator, year,
-           (cv - lag(cv) over w) / (year - lag(year) over w) as cv_last_change
-    from series where cv is not null
-    window w as (partition by county_code, level, method, indicator order by year)
-),
-
-clean_change as (
-    select county_code, level, method, indicator, year,
-           (cv_clean - lag(cv_clean) over w) / (year - lag(year) over w) as cv_clean_last_change
-    from series where cv_clean is not null
-    window w as (partition by county_code, level, method, indicator order by year)
-),
-
-value_change as (
-    select county_code, level, method, indicator, year,
-           (county_value - lag(county_value) over w) / (year - lag(year) over w) as value_last_change
-    from series where county_value is not null
-    window w as (partition by county_code, level, method, indicator order by year)
-),
-
-clean_points as (
-    select county_code, level, method, indicator, year, cv_clean
-    from series where cv_clean is not null
-),
-
--- for each row (anchor year), the last five clean points up to and including it
-win as (
-    select s.county_code, s.level, s.method, s.indicator, s.year as anchor, p.year as point_year, p.cv_clean as point_cv
-    from series s
-    join clean_points p
-        on p.county_code = s.county_code and p.level = s.level and p.method = s.method
-        and p.indicator = s.indicator and p.year <= s.year
-    qualify row_number() over (
-        partition by s.county_code, s.level, s.method, s.indicator, s.year order by p.year desc) <= 5
-),
-
-fit_points as (
-    select county_code, level, method, indicator, anchor,
-           count(*) as trend_points,
-           min(point_year) as trend_first_year,
-           median(cast(point_year as double)) as median_year,
-           median(point_cv) as median_cv,
-           arg_max(point_cv, point_year) as latest_clean_cv
-    from win
-    group by county_code, level, method, indicator, anchor
-),
-
-fit_slope as (
-    select a.county_code, a.level, a.method, a.indicator, a.anchor,
-           median((b.point_cv - a.point_cv) / (b.point_year - a.point_year)) as slope
-    from win a
-    join win b
-        on b.county_code = a.county_code and b.level = a.level and b.method = a.method
-        and b.indicator = a.indicator and b.anchor = a.anchor and b.point_year > a.point_year
-    group by a.county_code, a.level, a.method, a.indicator, a.anchor
-),
-
-fit as (
-    select
-        p.county_code, p.level, p.method, p.indicator, p.anchor as year,
-        p.trend_points, p.trend_first_year, p.median_year, p.median_cv, p.latest_clean_cv,
-        case when p.trend_points >= 3 then s.slope end as trend_slope
-    from fit_points p
-    left join fit_slope s using (county_code, level, method, indicator, anchor)
-),
-
-joined as (
+-- One pass over each series in year order (one window): the last changes (to the previous year with data of the same
+-- column: lag ignoring nulls) and the clean points up to the row's year, as two lists in year order.
+changes as (
     select
         s.*,
-        v.value_last_change, c.cv_last_change, cc.cv_clean_last_change,
-        f.trend_points, f.trend_first_year, f.median_year, f.median_cv, f.latest_clean_cv, f.trend_slope
+        case when cv is not null then (cv - lag(cv ignore nulls) over w)
+            / (year - lag(case when cv is not null then year end ignore nulls) over w) end as cv_last_change,
+        case when cv_clean is not null then (cv_clean - lag(cv_clean ignore nulls) over w)
+            / (year - lag(case when cv_clean is not null then year end ignore nulls) over w) end as cv_clean_last_change,
+        case when county_value is not null then (county_value - lag(county_value ignore nulls) over w)
+            / (year - lag(case when county_value is not null then year end ignore nulls) over w) end as value_last_change,
+        list(year) filter (where cv_clean is not null) over w as clean_years,
+        list(cv_clean) filter (where cv_clean is not null) over w as clean_cvs
     from series s
-    left join cv_change c using (county_code, level, method, indicator, year)
-    left join clean_change cc using (county_code, level, method, indicator, year)
-    left join value_change v using (county_code, level, method, indicator, year)
-    left join fit f using (county_code, level, method, indicator, year)
+    window w as (partition by county_code, level, method, indicator order by year)
+),
+
+-- the last five clean points up to and including the row's year
+windowed as (
+    select
+        * exclude (clean_years, clean_cvs),
+        list_slice(clean_years, greatest(len(clean_years) - 4, 1), len(clean_years)) as ys,
+        list_slice(clean_cvs, greatest(len(clean_cvs) - 4, 1), len(clean_cvs)) as cs
+    from changes
+),
+
+-- the Theil-Sen slope: the median of the slopes of every pair of the points, earlier to later
+joined as (
+    select
+        * exclude (ys, cs),
+        nullif(len(ys), 0) as trend_points,
+        ys[1] as trend_first_year,
+        list_median(list_transform(ys, lambda y: cast(y as double))) as median_year,
+        list_median(cs) as median_cv,
+        cs[len(cs)] as latest_clean_cv,
+        case when len(ys) >= 3 then list_median(flatten(list_transform(range(1, len(ys) + 1), lambda i:
+            list_transform(range(i + 1, len(ys) + 1), lambda j: (cs[j] - cs[i]) / (ys[j] - ys[i])))))
+        end as trend_slope
+    from windowed
 ),
 
 projected as (
