@@ -334,6 +334,24 @@ def test_suite_json_matches_rules():
         assert saved == json.loads(json.dumps(d, ensure_ascii=False, sort_keys=True)), table
 
 
+def test_gx_imports_ahead_and_does_not_fingerprint_the_frames():
+    """Two speed-ups of the flags step lean on GX internals, so an upgrade that moves them fails here, not silently:
+    prefetch_gx (started by the load's first dbt step) imports the modules a validation needs, every one of which
+    must exist (a wrong name would be swallowed by the background thread); and GX's batch fingerprint (a hash of
+    every judged frame, ~1 s a national year, read by nobody) is off through the module constant HASH_THRESHOLD."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import junheng.defs.quality.gx_run as g; assert 'great_expectations' not in sys.modules; "
+            "g.prefetch_gx(); g._prefetch.join(); missing = [m for m in g.GX_MODULES if m not in sys.modules]; "
+            "assert not missing, missing; g._gx(); "
+            "from great_expectations.execution_engine import pandas_execution_engine as pe; "
+            "import inspect; assert pe.HASH_THRESHOLD == 0; "
+            "assert 'HASH_THRESHOLD' in inspect.getsource(pe.PandasExecutionEngine.get_batch_data_and_markers)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_every_rule_documented_and_parameterised():
     for r in RULES.values():
         for lang in ("zh", "en"):

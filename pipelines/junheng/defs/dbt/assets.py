@@ -30,6 +30,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
 from junheng.defs.partitions import years_partitions
+from junheng.defs.quality.gx_run import prefetch_gx
 from junheng.defs.resources import WarehouseResource
 from junheng.lib.dbt_state import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_workdir, keep_partial_parse, workdir_env, workdir_of
 
@@ -185,6 +186,7 @@ def _invoke(
 def dbt_config(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Thresholds and method constants (seeds): national defaults and provincial overrides; the census values in
     force and the school parts as views."""
+    prefetch_gx()  # the flags step comes next and needs GX: its import overlaps this step's dbt subprocess
     versions = view_data_versions(json.loads(dbt_project.manifest_path.read_text(encoding="utf-8")))
     for event in _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"]):
         unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None

@@ -17,10 +17,13 @@ GX's SQL datasource on DuckDB is broken upstream, so every frame is a pandas Dat
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +40,38 @@ from junheng.defs.quality.rules import SUITES_DIR, Rule, load_rules  # noqa: E40
 SUITE_PREFIX = "junheng_"
 
 
+# What a validation imports (~4.5 s): great_expectations, its expectations, and the Data Docs renderers.
+GX_MODULES = ("great_expectations", "great_expectations.expectations", "great_expectations.core.run_identifier",
+              "great_expectations.data_context.types.base", "great_expectations.render.renderer",
+              "great_expectations.render.view")
+_prefetch: threading.Thread | None = None
+
+
+def prefetch_gx() -> None:
+    """Import GX in a background thread, once per process. A load calls it as its first dbt step starts: that step
+    waits on a dbt subprocess for seconds, so the import costs the flags step that follows nothing (a county's load
+    spent ~4.5 s of its flags step importing GX). An import that fails here fails again, visibly, in the flags step."""
+    global _prefetch
+    if _prefetch is None and "great_expectations" not in sys.modules:
+        def load() -> None:
+            with contextlib.suppress(Exception):
+                for name in GX_MODULES:
+                    importlib.import_module(name)
+
+        _prefetch = threading.Thread(target=load, name="gx-prefetch", daemon=True)
+        _prefetch.start()
+
+
 def _gx():
-    import great_expectations as gx  # imported lazily: ~3 s
+    if _prefetch is not None:
+        _prefetch.join()  # a started import is finished, not raced
+    import great_expectations as gx  # imported lazily (prefetch_gx): ~4.5 s
+    from great_expectations.execution_engine import pandas_execution_engine
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # GX fingerprints every batch under 1e9 bytes by hashing the whole frame (~1 s a national year); nothing here
+    # reads the fingerprint (the batch is the frame just fetched). tests/test_quality_rules.py pins the name.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     return gx
 
 
