@@ -67,7 +67,8 @@ def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True,
                             bufsize=1)
-    state = {"stage": "start", "peak": 0, "peak_tree": 0, "peak_cmd": "", "stage_peak": {}, "lines": []}
+    # series: (epoch s, largest process RSS, its pid, tree RSS) every sample, to attribute the peaks to Dagster steps
+    state = {"stage": "start", "peak": 0, "peak_tree": 0, "peak_cmd": "", "stage_peak": {}, "lines": [], "series": []}
     done = threading.Event()
 
     def sample() -> None:
@@ -77,13 +78,15 @@ def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO
                 procs = [root, *root.children(recursive=True)]
             except psutil.Error:
                 break
-            total = 0
+            total = largest = largest_pid = 0
             for p in procs:
                 try:
                     rss = p.memory_info().rss
                 except psutil.Error:
                     continue
                 total += rss
+                if rss > largest:
+                    largest, largest_pid = rss, p.pid
                 if rss > state["peak"]:
                     state["peak"] = rss
                     try:
@@ -93,6 +96,7 @@ def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO
                 st = state["stage"]
                 state["stage_peak"][st] = max(state["stage_peak"].get(st, 0), rss)
             state["peak_tree"] = max(state["peak_tree"], total)
+            state["series"].append((time.time(), largest, largest_pid, total))
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -119,6 +123,7 @@ def measure(cmd: list[str], out: Path, env: dict | None = None, cwd: Path = REPO
         "peak_tree_mb": round(state["peak_tree"] / 2**20),
         "stage_peak_rss_mb": {k: round(v / 2**20) for k, v in state["stage_peak"].items()},
         "output_tail": state["lines"][-12:],
+        "series": state["series"],
         "load_avg_after": [round(x, 1) for x in os.getloadavg()],
     }
 
@@ -151,9 +156,28 @@ def junheng_run(data: Path, warehouse: Path, years: list[int] | None, work: Path
     m["loaded"] = rec.get("loaded", [])
     m["published"] = rec.get("published")
     m["failed"] = rec.get("failed", {})
+    m["step_peaks_mb"] = step_peaks(warehouse, m.pop("series"))
     log(f"{name}: exit {m['exit_code']}, {m['wall_s']} s, peak {m['peak_rss_mb']} MB ({m['peak_rss_process']}), "
         f"stages {m['seconds']}")
     return m
+
+
+def step_peaks(warehouse: Path, series: list[tuple]) -> dict[str, dict]:
+    """Per Dagster step of the warehouse's last run: the peak RSS of the largest process and of the whole tree
+    sampled while the step ran (the step's start and end as the instance recorded them)."""
+    from junheng.lib.instance import instance_for
+
+    instance = instance_for(warehouse)
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return {}
+    out = {}
+    for st in instance.get_run_step_stats(runs[0].run_id):
+        inside = [x for x in series if st.start_time and st.end_time and st.start_time <= x[0] <= st.end_time]
+        if inside:
+            top = max(inside, key=lambda x: x[1])
+            out[st.step_key] = {"largest": round(top[1] / 2**20), "tree": round(max(x[3] for x in inside) / 2**20)}
+    return out
 
 
 def derive_existing(full: Path, existing: Path, year: int) -> None:
@@ -264,6 +288,7 @@ def province_subset(data: Path, out: Path, num: int, den: int) -> tuple[list[str
 def lower_bound(data: Path, work: Path, name: str) -> dict:
     m = measure([str(PY), str(BENCH / "lower_bound.py"), str(data), "--out", str(work / f"{name}_cvs.parquet")],
                 work / f"{name}.out")
+    m.pop("series")
     m["result"] = json.loads(m["output_tail"][-1]) if m["exit_code"] == 0 else None
     log(f"{name}: {m['wall_s']} s wall, {m['cpu_s']} s CPU, peak {m['peak_rss_mb']} MB")
     return m
@@ -411,6 +436,10 @@ def write_results(res: dict, label: str) -> Path:
         if m.get("steps"):
             lines += ["", "Dagster steps (seconds, summed over the years): " + ", ".join(
                 f"`{k}` {v}" for k, v in sorted(m["steps"].items(), key=lambda kv: -kv[1]))]
+        if m.get("step_peaks_mb"):
+            lines += ["", "Peak RSS MB while each step ran (largest process / whole tree): " + ", ".join(
+                f"`{k}` {v['largest']:,} / {v['tree']:,}" for k, v in
+                sorted(m["step_peaks_mb"].items(), key=lambda kv: -kv[1]["largest"]) if v["largest"] >= 500)]
         lines += ["", f"Largest process: `{m['peak_rss_process']}`."]
     if res.get("cv_check"):
         c = res["cv_check"]
