@@ -2,9 +2,12 @@
   The CTEs both Theil-T models start from: the method's in-scope school parts with a value (`v`), and `tot`, each
   part with its county totals R, P (and, with by_group, its urban/town/rural group totals R_g, P_g). Totals are
   exact_sum()s, not window sums, so a year rebuilt alone gives the same doubles as a full build.
+  `v` is read twice (totals, then each part joined to them) and NOT MATERIALIZED: DuckDB then scans the table twice
+  instead of buffering 27 M national rows, and estimates the joins better (county_theil_group 30 s -> 19 s, the
+  same rows).
 -#}
 {% macro theil_parts(by_group=false) -%}
-v as (
+v as not materialized (
     select * from {{ ref('school_indicators') }}
     where value is not null and {{ year_filter() }}
 ),
