@@ -25,12 +25,11 @@ with series as (
 changes as (
     select
         s.*,
-        case when cv is not null then (cv - lag(cv ignore nulls) over w)
-            / (year - lag(case when cv is not null then year end ignore nulls) over w) end as cv_last_change,
-        case when cv_clean is not null then (cv_clean - lag(cv_clean ignore nulls) over w)
-            / (year - lag(case when cv_clean is not null then year end ignore nulls) over w) end as cv_clean_last_change,
-        case when county_value is not null then (county_value - lag(county_value ignore nulls) over w)
-            / (year - lag(case when county_value is not null then year end ignore nulls) over w) end as value_last_change,
+        {%- for col, name in [('cv', 'cv_last_change'), ('cv_clean', 'cv_clean_last_change'),
+                              ('county_value', 'value_last_change')] %}
+        case when {{ col }} is not null then ({{ col }} - lag({{ col }} ignore nulls) over w)
+            / (year - lag(case when {{ col }} is not null then year end ignore nulls) over w) end as {{ name }},
+        {%- endfor %}
         list(year) filter (where cv_clean is not null) over w as clean_years,
         list(cv_clean) filter (where cv_clean is not null) over w as clean_cvs
     from series s
