@@ -80,11 +80,15 @@ def dbt_children(pid: int) -> list[str]:
 
 
 def dbt_processes_on(wh: Path) -> list[psutil.Process]:
-    """Any dbt process still working on this warehouse's copy (orphans included)."""
+    """Any dbt process still working on this warehouse's copy (orphans included): plain dbt (its environment names
+    the copy), or the load's dbt launcher and the dbt it forked (their environment is the load's, naming the
+    warehouse: lib/dbt_launcher.py)."""
     out = []
     for p in psutil.process_iter(["cmdline", "environ"]):
         try:
-            if "dbt" in " ".join(p.info["cmdline"] or []) and str(wh) in (p.environ() or {}).get("JUNHENG_DBT_DATABASE", ""):
+            env = p.environ() or {}
+            if "dbt" in " ".join(p.info["cmdline"] or []) and (
+                    str(wh) in env.get("JUNHENG_DBT_DATABASE", "") or env.get("JUNHENG_WAREHOUSE") == str(wh)):
                 out.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

@@ -17,19 +17,25 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 PARTIAL_PARSE = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
 # dbt is installed beside this interpreter (the project's venv), which need not be on PATH.
 DBT = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
+SETPRIV = shutil.which("setpriv")
 
 
 def bound_dbt_executable() -> str:
     """dbt, bound to the process that starts it: `setpriv --pdeathsig KILL` makes the kernel kill dbt when the load
     that started it dies, so a killed load never leaves a dbt writing the warehouse copy the next load starts from.
-    (dagster-dbt starts dbt itself; a one-line wrapper is the way to give its child that property.)"""
-    setpriv = shutil.which("setpriv")
-    if not setpriv:  # not Linux util-linux: plain dbt (the lock still serialises loads)
+    (dagster-dbt starts dbt itself; a small wrapper is the way to give its child that property.) When the run's dbt
+    launcher is in the environment (JUNHENG_DBT_LAUNCHER, lib/dbt_launcher.py), the wrapper's dbt is the launcher's
+    client: the same command, run by a dbt whose imports are done."""
+    if not SETPRIV:  # not Linux util-linux: plain dbt (the lock still serialises loads)
         return DBT
+    from junheng.lib.dbt_launcher import CLIENT
+
     wrapper = DBT_PROJECT_DIR / "target" / "dbt-bound"
     # JUNHENG_DBT_CWD (dbt_workdir below): dbt runs there, where the profile's relative path names the warehouse.
     text = (f'#!/bin/sh\n[ -z "$JUNHENG_DBT_CWD" ] || cd "$JUNHENG_DBT_CWD" || exit 1\n'
-            f'exec {setpriv} --pdeathsig KILL -- "{DBT}" "$@"\n')
+            f'[ -z "$JUNHENG_DBT_LAUNCHER" ] || exec {SETPRIV} --pdeathsig KILL -- "{sys.executable}" -S -I "{CLIENT}" '
+            f'"{DBT}" "$@"\n'
+            f'exec {SETPRIV} --pdeathsig KILL -- "{DBT}" "$@"\n')
     if not wrapper.exists() or wrapper.read_text() != text:
         wrapper.parent.mkdir(parents=True, exist_ok=True)
         tmp = wrapper.with_name(f".dbt-bound.{os.getpid()}")

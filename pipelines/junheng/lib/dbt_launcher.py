@@ -1,0 +1,215 @@
+"""dbt with its imports done: one launcher process per load imports dbt once and forks a dbt for each invocation.
+
+Each dbt invocation paid ~3.6 s of imports (dbt-core, the DuckDB adapter, the tasks) before its first node, and a load
+makes three (benchmarks/results/2026-12-01-issue14-s20.md). The launcher starts with the run (the dbt resource's
+set-up), so its imports overlap the run's first steps, and waits on a Unix socket. dagster-dbt still starts `dbt` as
+a subprocess: the bound wrapper (lib/dbt_state.py), which runs the stdlib client (dbt_launcher_client.py) when the
+environment names a launcher. The client passes its arguments, environment, working directory and standard streams;
+the launcher forks a child that runs dbt's command line with them, as the `dbt` executable would, and answers with
+the child's pid and, when it ends, its exit status. The client forwards SIGINT and SIGTERM to the child.
+
+No dbt outlives what started it, as with plain dbt: the launcher dies with the load (PR_SET_PDEATHSIG), each child
+with the launcher; a child whose client has gone (killed with the load's step) is killed, and `reap` returns only
+when no child is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+CLIENT = Path(__file__).with_name("dbt_launcher_client.py")
+SOCKET_NAME = "dbt.sock"
+# what `dbt build` / `dbt seed` import after the command line: measured, a dbt build imports these on its way
+PRELOAD = ("dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.duckdb.impl", "dbt.include.duckdb", "dbt.task.build",
+           "dbt.task.seed", "dbt.compilation", "dbt.parser.sql", "dbt.graph.thread_pool", "sqlparse", "duckdb")
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _exit_code(status: int) -> int:
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+    while data and not data.endswith(b"\n"):
+        more = conn.recv(1 << 16)
+        if not more:
+            break
+        data += more
+    return json.loads(data), fds
+
+
+def _run_dbt(request: dict) -> int:
+    """In the forked child: dbt's command line with the client's arguments, environment and directory."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = list(request["argv"])
+    from dbt.cli.main import cli
+
+    try:
+        # click's standalone mode (always ends in SystemExit); its program name would be the launcher's module
+        cli(prog_name=os.path.basename(sys.argv[0]))
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return code
+
+
+def serve(socket_path: str, run=_run_dbt, preload=PRELOAD) -> None:
+    """The launcher's loop. It binds first (a client that comes early waits in the backlog), then imports."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the load's to handle; its tear-down stops us
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(8)
+    for module in preload:
+        __import__(module)
+    children: dict[int, socket.socket] = {}  # pid -> the connection of the client that asked for it
+    forked = 0
+
+    def ended(pid: int, status: int) -> None:
+        conn = children.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"exit %d\n" % _exit_code(status))
+            conn.close()
+
+    def reap(block: bool) -> None:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                children.clear()
+                return
+            if pid == 0:
+                return
+            ended(pid, status)
+
+    while True:
+        readable, _, _ = select.select([listener, *children.values()], [], [], 0.5)
+        reap(block=False)
+        for conn in readable:
+            if conn is not listener:  # a client never writes after its request: this is its end (EOF)
+                pid = next((p for p, c in children.items() if c is conn), None)
+                if pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                continue
+            conn, _ = listener.accept()
+            try:
+                request, fds = _read_request(conn)
+            except (OSError, ValueError):
+                conn.close()
+                continue
+            if request.get("reap"):  # kill every child and answer when none is left
+                for pid in list(children):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                reap(block=True)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"reaped %d\n" % forked)
+                conn.close()
+                continue
+            pid = os.fork()
+            if pid == 0:  # the child: becomes the dbt the client asked for
+                code = 1
+                try:
+                    listener.close()
+                    for other in (conn, *children.values()):
+                        other.close()
+                    _die_with_parent()
+                    signal.signal(signal.SIGINT, signal.default_int_handler)  # the launcher ignores Ctrl-C; dbt not
+                    for target, fd in enumerate(fds):
+                        os.dup2(fd, target)
+                    for fd in fds:
+                        if fd > 2:
+                            os.close(fd)
+                    code = run(request)
+                except BaseException:  # noqa: BLE001 - whatever dbt raised, as the dbt executable would print it
+                    traceback.print_exc()
+                finally:
+                    with contextlib.suppress(Exception):
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    os._exit(code)
+            forked += 1
+            for fd in fds:
+                os.close(fd)
+            children[pid] = conn
+            with contextlib.suppress(OSError):
+                conn.sendall(b"pid %d\n" % pid)
+
+
+class DbtLauncher:
+    """The launcher process of one run, as its parent sees it."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="junheng-dbt-"))
+        self.socket = str(self.dir / SOCKET_NAME)
+        # setpriv's pdeathsig: the launcher (and through its own, each dbt it forked) dies with the load
+        from junheng.lib.dbt_state import SETPRIV
+
+        command = [sys.executable, "-u", "-m", "junheng.lib.dbt_launcher", "--socket", self.socket,
+                   "--parent", str(os.getpid())]
+        self.process = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *command] if SETPRIV else command,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # it binds before it imports (~0.1 s): from then on a client waits for it instead of running plain dbt
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.socket) and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def env(self) -> dict[str, str]:
+        """What makes the wrapper hand dbt to this launcher."""
+        return {"JUNHENG_DBT_LAUNCHER": self.socket} if self.process.poll() is None else {}
+
+    def reap(self, timeout: float = 30.0) -> int | None:
+        """Return when no dbt this launcher forked is running (each one still running is killed first): how many it
+        has run, None when it is not running."""
+        if self.process.poll() is not None:
+            return None
+        with contextlib.suppress(OSError, ValueError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(self.socket)
+            conn.sendall(json.dumps({"reap": True}).encode() + b"\n")
+            return int(conn.makefile("rb").readline().split()[1])
+        return None
+
+    def stop(self) -> None:
+        self.reap()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket)
+            self.dir.rmdir()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="the load's dbt launcher (started by the dbt resource)")
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--parent", type=int, required=True, help="the load's pid (shown in process lists)")
+    args = ap.parse_args()
+    if os.getppid() != args.parent and os.getppid() == 1:
+        return  # the load is already gone
+    serve(args.socket)
+
+
+if __name__ == "__main__":
+    main()

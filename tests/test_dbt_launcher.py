@@ -1,0 +1,120 @@
+"""The run's dbt launcher (lib/dbt_launcher.py): dbt through it is dbt (same output, same exit status), and no dbt
+it forked outlives what started it, whether the client is killed, interrupted or the launcher itself dies. Real
+processes and real signals; the mechanism tests give the launcher a stand-in for dbt's command line that waits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from junheng.lib import dbt_state
+from junheng.lib.dbt_launcher import CLIENT, DbtLauncher
+
+pytestmark = pytest.mark.skipif(not dbt_state.SETPRIV, reason="no setpriv: loads run plain dbt")
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_dbt_through_the_launcher_is_dbt(tmp_path):
+    """The bound wrapper with the run's launcher in its environment: the same output and exit status as plain dbt,
+    and the launcher ran each of them (it counts what it forked)."""
+    launcher = DbtLauncher()
+    try:
+        env = {**os.environ, **launcher.env()}
+        plain_env = {k: v for k, v in os.environ.items() if k != "JUNHENG_DBT_LAUNCHER"}
+        for args in (["--version"], ["no-such-command"]):
+            via = subprocess.run([dbt_state.DBT_EXECUTABLE, *args], capture_output=True, text=True, env=env,
+                                 cwd=tmp_path, timeout=120)
+            plain = subprocess.run([dbt_state.DBT, *args], capture_output=True, text=True, env=plain_env,
+                                   cwd=tmp_path, timeout=120)
+            assert via.returncode == plain.returncode, (args, via.stderr)
+            assert via.stdout == plain.stdout and via.stderr == plain.stderr, args
+        assert launcher.reap() == 2
+    finally:
+        launcher.stop()
+    assert launcher.process.poll() is not None and not Path(launcher.socket).exists()
+
+
+WAITING_LAUNCHER = textwrap.dedent("""
+    import sys, time
+    from junheng.lib.dbt_launcher import serve
+
+    def run(request):  # a dbt that takes its time, ends 130 on Ctrl-C, as dbt does
+        try:
+            time.sleep(120)
+        except KeyboardInterrupt:
+            return 130
+        return 0
+
+    serve(sys.argv[1], run=run, preload=())
+""")
+
+
+@pytest.fixture
+def waiting_launcher(tmp_path):
+    sock = str(tmp_path / "l.sock")
+    proc = subprocess.Popen([sys.executable, "-c", WAITING_LAUNCHER, sock])
+    assert _wait(lambda: Path(sock).exists())
+    yield proc, sock
+    proc.kill()
+    proc.wait()
+
+
+def _client(sock: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-S", "-I", str(CLIENT), "/bin/echo", *args],
+                            env={**os.environ, "JUNHENG_DBT_LAUNCHER": sock}, stdout=subprocess.PIPE, text=True)
+
+
+def _forked(launcher: subprocess.Popen) -> list[psutil.Process]:
+    return [p for p in psutil.Process(launcher.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_killed_client_takes_its_dbt_with_it(waiting_launcher):
+    launcher, sock = waiting_launcher
+    client = _client(sock, "build")
+    assert _wait(lambda: len(_forked(launcher)) == 1)
+    (child,) = _forked(launcher)
+    client.kill()  # as the load's step kills dbt (or the kernel kills it with the load)
+    client.wait()
+    assert _wait(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE)
+    assert _wait(lambda: not _forked(launcher))
+
+
+def test_ctrl_c_reaches_dbt_and_its_exit_status_comes_back(waiting_launcher):
+    launcher, sock = waiting_launcher
+    client = _client(sock, "build")
+    assert _wait(lambda: len(_forked(launcher)) == 1)
+    client.send_signal(signal.SIGINT)  # dagster-dbt interrupts dbt this way when a run is cancelled
+    assert client.wait(timeout=10) == 130
+    assert client.stdout.read() == ""  # dbt's stream was the launcher's child's, not /bin/echo's
+
+
+def test_a_dead_launcher_takes_its_dbt_with_it(waiting_launcher):
+    launcher, sock = waiting_launcher
+    client = _client(sock, "build")
+    assert _wait(lambda: len(_forked(launcher)) == 1)
+    (child,) = _forked(launcher)
+    launcher.kill()  # as the kernel does when the load dies (pdeathsig)
+    assert _wait(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE)
+    assert client.wait(timeout=10) != 0  # the client says dbt did not finish
+
+
+def test_without_a_launcher_the_client_is_plain_dbt(tmp_path):
+    """No launcher answering (none started, or gone): the client execs the dbt it was given."""
+    client = _client(str(tmp_path / "nobody.sock"), "plain", "dbt")
+    assert client.communicate(timeout=10)[0] == "plain dbt\n" and client.returncode == 0
