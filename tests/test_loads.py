@@ -174,6 +174,40 @@ def test_a_killed_plan_run_changes_nothing(base):
 # ---- what Dagster records ---------------------------------------------------------------------------------------
 
 
+EXIT_RECORDER = """
+import json, os, sys
+_exit, RECORD = os._exit, sys.argv[1]
+
+def recorded(code):  # what the process holds open when `junheng run` skips Python's heap tear-down
+    fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+           if os.path.exists(f"/proc/self/fd/{fd}")]
+    open(RECORD, "w").write(json.dumps({"code": code, "open": fds}))
+    _exit(code)
+
+os._exit = recorded
+sys.argv = ["junheng", *sys.argv[2:]]
+from junheng.cli import program
+program()
+"""
+
+
+def test_a_cli_load_exits_with_nothing_open_and_nothing_left_to_write(base, tmp_path):
+    """`junheng run` ends with os._exit (cli.exit_after_load): that is safe only if no DuckDB or SQLite file is still
+    open then (a DuckDB connection would leave its WAL unwritten into the file)."""
+    wh = copy_base(base, "fast-exit")
+    record = tmp_path / "exit.json"
+    done = subprocess.run([sys.executable, "-c", EXIT_RECORDER, str(record), "run", "--no-plans", "--data-dir",
+                           str(base["data"]), "--warehouse", str(wh), "--year", "2023"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(record.read_text())
+    assert seen["code"] == 0 and "用时 seconds" in done.stdout  # the summary was flushed before the exit
+    held = [f for f in seen["open"] if f.endswith((".duckdb", ".db", ".wal", ".sqlite")) or "/dagster_home/" in f]
+    assert held == [], held
+    assert not [p for p in wh.parent.rglob("*.wal")]
+    assert years_in(wh) == [2022, 2023]
+
+
 def test_a_cli_load_is_recorded_in_the_instance_with_every_asset_and_check(base):
     from junheng.definitions import defs
 

@@ -6,6 +6,7 @@ Exit codes (spec §4): 0 everything requested loaded; 1 something was refused or
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -225,5 +226,27 @@ def main(argv: list[str] | None = None) -> int:
     return args if isinstance(args, int) else args.func(args)
 
 
+def exit_after_load(code: int) -> None:
+    """End `junheng run` without Python freeing its heap object by object (Dagster's definitions, the dbt manifest,
+    a year's frames): that took 2.9 s of a one-county load (benchmarks/results/2026-12-01-issue14-s20.md). By now
+    the warehouse is published or left as it was, the instance's SQLite has committed every event and no DuckDB or
+    SQLite file is open (checked by tests/test_loads.py); the exit handlers (logging, temporary folders) still run."""
+    import atexit
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
+def program() -> None:
+    """The `junheng` command (pyproject.toml) and `python -m junheng.cli`."""
+    load = sys.argv[1:2] == ["run"]  # read first: what runs in this process may rewrite sys.argv
+    code = main()
+    if load:
+        exit_after_load(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    program()
