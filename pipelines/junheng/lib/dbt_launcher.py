@@ -163,13 +163,9 @@ class DbtLauncher:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="junheng-dbt-"))
         self.socket = str(self.dir / SOCKET_NAME)
-        # setpriv's pdeathsig: the launcher (and through its own, each dbt it forked) dies with the load
-        from junheng.lib.dbt_state import SETPRIV
-
-        command = [sys.executable, "-u", "-m", "junheng.lib.dbt_launcher", "--socket", self.socket,
-                   "--parent", str(os.getpid())]
-        self.process = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *command] if SETPRIV else command,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "junheng.lib.dbt_launcher", "--socket", self.socket, "--parent",
+             str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         # it binds before it imports (~0.1 s): from then on a client waits for it instead of running plain dbt
         deadline = time.monotonic() + 5
         while not os.path.exists(self.socket) and self.process.poll() is None and time.monotonic() < deadline:
@@ -206,8 +202,9 @@ def main() -> None:
     ap.add_argument("--socket", required=True)
     ap.add_argument("--parent", type=int, required=True, help="the load's pid (shown in process lists)")
     args = ap.parse_args()
-    if os.getppid() != args.parent and os.getppid() == 1:
-        return  # the load is already gone
+    _die_with_parent()  # with the load; and each dbt it forks dies with it (the same call in the child)
+    if os.getppid() != args.parent:
+        return  # the load was gone before the call above
     serve(args.socket)
 
 
