@@ -163,11 +163,16 @@ def retract_materializations(instance: dg.DagsterInstance | None, run: dg.Dagste
             metadata={"discarded": True, "discarded_run": run.run_id}))
 
 
-def _assets_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.AssetKey]:
-    """The assets the run's steps will materialize (its execution plan, as Dagster stored it)."""
+def steps_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list:
+    """The steps the run will execute (its execution plan, as Dagster stored it)."""
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
     steps = set(run.step_keys_to_execute) if run.step_keys_to_execute else None
-    return {o.properties.asset_key for step in plan.steps if steps is None or step.key in steps
+    return [step for step in plan.steps if steps is None or step.key in steps]
+
+
+def _assets_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.AssetKey]:
+    """The assets the run's steps will materialize."""
+    return {o.properties.asset_key for step in steps_of_run(instance, run)
             for o in step.outputs if o.properties is not None and o.properties.asset_key is not None}
 
 

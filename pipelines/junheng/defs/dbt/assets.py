@@ -32,7 +32,7 @@ from pydantic import PrivateAttr
 from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
 from junheng.defs.partitions import years_partitions
 from junheng.defs.quality.gx_run import prefetch_gx
-from junheng.defs.resources import WarehouseResource
+from junheng.defs.resources import WarehouseResource, steps_of_run
 from junheng.lib.dbt_launcher import DbtLauncher
 from junheng.lib.dbt_state import (DBT_EXECUTABLE, DBT_PROJECT_DIR, SETPRIV, dbt_workdir, keep_partial_parse, workdir_env,
                                    workdir_of)
@@ -120,7 +120,8 @@ class JunhengDbtCliResource(DbtCliResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)
-        if SETPRIV and context.run is not None and _runs_dbt(context.instance, context.run):
+        if SETPRIV and context.run is not None and any(
+                step.key in DBT_STEPS for step in steps_of_run(context.instance, context.run)):
             self._launcher = DbtLauncher()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -135,12 +136,6 @@ class JunhengDbtCliResource(DbtCliResource):
         """Return when no dbt of this run is running any more."""
         if self._launcher is not None:
             self._launcher.reap()
-
-
-def _runs_dbt(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    steps = set(run.step_keys_to_execute) if run.step_keys_to_execute else None
-    return any(step.key in DBT_STEPS for step in plan.steps if steps is None or step.key in steps)
 
 
 def _window(context: dg.AssetExecutionContext) -> tuple[int, int] | None:
