@@ -63,6 +63,7 @@ def test_unit_tests(built):
     for name in ("split_nine_year_school_books", "cv_five_primary_schools_books", "composite_is_mean_of_eight_cvs",
                  "school_rule_six_of_seven_85_percent", "indicator_units_scope_and_flags", "guarantee_items_g03_g04_g05",
                  "trend_theil_sen_last_change_and_projected_crossing_year", "trend_theil_sen_resists_one_unflagged_slip",
+                 "trend_incremental_rebuild_writes_from_the_windows_first_year",
                  "scorecard_province_overrides_and_two_part_items", "scorecard_school_rule_qs_per_level",
                  "quality_composite_shown_where_the_province_asks", "ranking_verdict_first_then_items_then_mean_cv_ratio",
                  "school_item_failures_list_the_schools_behind_qs_and_g03_g05",

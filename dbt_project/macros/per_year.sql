@@ -36,6 +36,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro from_window_start(column='year') -%}
+    {#- Trend models: in an incremental run, the rows from the window's first year on (a year's trend reads only the
+        years up to it); otherwise (first build, full refresh, no window) every row. -#}
+    {%- set window = requested_window() if is_incremental() else none -%}
+    {%- if window is none -%}
+        true
+    {%- else -%}
+        {{ column }} >= {{ window[0] }}
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro year_filter(column='year') -%}
     {%- if is_incremental() -%}
         {{ requested_years_condition(column) }}

@@ -146,7 +146,8 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
              + (f"; 重算 / rebuilding {', '.join(map(str, request.rebuilt))}" if request.rebuilt else ""))
     log_path = new_log_path(warehouse)
     run_id = execute("load_job", data_dir, warehouse, request.tags,
-                     {**request.run_config["ops"], "dbt_per_year": {"config": {"full_refresh": full_refresh}}},
+                     {**request.run_config["ops"], **{step: {"config": {"full_refresh": full_refresh}}
+                                                      for step in ("dbt_per_year", "dbt_trends")}},
                      wait, by, log_path)
     outcome = report_from_run(instance, run_id)
     outcome.refused = {**report.refused, **outcome.refused}

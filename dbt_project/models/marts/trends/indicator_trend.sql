@@ -1,3 +1,4 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='year', on_schema_change='fail') }}
 -- Trends (spec §5) per county, level, method and indicator over the years, and for the 2012 method the composite
 -- (indicator 'composite'). Official and clean ("without the school parts whose inputs carry a warning flag") county
 -- value and CV, and two different numbers, each labelled as what it is:
@@ -9,6 +10,8 @@
 --     slope; the first whole year after the row's year in which it is at or below the threshold; NULL when the line
 --     does not descend, or the latest clean CV of the window is already within the threshold.
 -- projection_status says which case the row is in, so a page never has to re-derive it.
+-- A row of year Y reads the years up to Y only, so a load of years A..B rebuilds the rows of A and later (computed
+-- over every year, written from A on: macros/per_year.sql from_window_start); the earlier rows cannot change.
 
 with series as (
     select county_code, level, method, indicator, year, county_value, cv, county_value_clean, cv_clean, cv_threshold,
@@ -101,3 +104,4 @@ select
     end as integer) as projected_year,
     cast(projection_status as varchar) as projection_status
 from projected
+where {{ from_window_start('year') }}

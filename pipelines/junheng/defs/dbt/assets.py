@@ -3,7 +3,7 @@
 Per-year models (tag `per_year`) are incremental: a run over years A..B rebuilds only those years' rows; the window
 reaches dbt as the environment variables JUNHENG_MIN_YEAR / JUNHENG_MAX_YEAR (macros/per_year.sql; `--vars` work
 too, for dbt on the command line). Trend models (tag `trend`) read the per-year marts of every year and are rebuilt
-whole; they are small.
+whole, except the largest, indicator_trend, whose rows of years before A cannot change: it writes A and later.
 
 dbt re-parses the whole project (~6 s) when the --vars or the rendered profile differ from the last parse's. So a load
 passes no --vars (the window is in the environment, which dbt reads only when executing) and dbt opens every warehouse
@@ -249,11 +249,15 @@ def view_data_versions(manifest: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-class PerYearConfig(dg.Config):
-    """full_refresh: rebuild every year of the per-year models from the raw data (after a change of a mart's
-    columns, which `on_schema_change: fail` refuses to apply incrementally)."""
+class RebuildConfig(dg.Config):
+    """full_refresh: rebuild every year of the step's incremental models (the per-year marts, indicator_trend) from
+    the raw data, after a change of a mart's columns, which `on_schema_change: fail` refuses to apply incrementally
+    (`junheng run --full-refresh` sets it for both steps)."""
 
     full_refresh: bool = False
+
+    def args(self) -> list[str]:
+        return ["--full-refresh"] if self.full_refresh else []
 
 
 @dbt_assets(
@@ -267,22 +271,23 @@ class PerYearConfig(dg.Config):
     name="dbt_per_year",
 )
 def dbt_per_year(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
-                 config: PerYearConfig):
+                 config: RebuildConfig):
     # Unit tests pin the formulas in CI (tests/test_dbt_project.py); a load runs models and data tests only.
-    refresh = ["--full-refresh"] if config.full_refresh else []
-    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test", *refresh])
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test", *config.args()])
 
 
 @dbt_assets(
     manifest=ensure_manifest(),
-    # all-years models, rebuilt whole after the per-year ones
+    # all-years models, after the per-year ones: rebuilt whole, but indicator_trend from the run's first year on
+    # (the rows before it read only years the run did not change)
     select="tag:trend",
     exclude="resource_type:seed tag:plan",
     dagster_dbt_translator=TRANSLATOR,
     name="dbt_trends",
 )
-def dbt_trends(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test"])
+def dbt_trends(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+               config: RebuildConfig):
+    yield from _invoke(context, dbt, warehouse, ["build", "--exclude-resource-type", "unit_test", *config.args()])
 
 
 @dbt_assets(
