@@ -169,6 +169,40 @@ def test_the_one_private_dagster_dbt_override_is_pinned():
     assert seen == pinned, seen
 
 
+def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
+    """lib/event_log.py replaces SqliteEventLogStorage._connect (one engine per database file instead of one per
+    statement). If an upgrade of Dagster changes it or the set-up that calls it, this fails: re-check the override.
+    An instance made by junheng records into it, in Dagster's usual folder, and reads back what it wrote; a
+    dagster.yaml junheng wrote earlier is brought up to date, one the user wrote is kept."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    from junheng.lib.event_log import JunhengSqliteEventLogStorage
+    from junheng.lib.instance import HEADER, ensure_home, instance_for
+
+    pinned = {"__init__": "264c15baa761a7bb", "_connect": "b8435f2665689760"}
+    seen = {name: hashlib.sha256(inspect.getsource(getattr(SqliteEventLogStorage, name)).encode()).hexdigest()[:16]
+            for name in pinned}
+    assert seen == pinned, seen
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(HEADER + " an older one\ntelemetry:\n  enabled: false\n", encoding="utf-8")
+    instance = instance_for(tmp_path / "w.duckdb")
+    storage = instance.event_log_storage
+    assert type(storage) is JunhengSqliteEventLogStorage
+    assert storage._base_dir == str((home / "history" / "runs").resolve())
+    for i in range(3):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["a"], metadata={"i": i}))
+    records = instance.fetch_materializations(dg.AssetKey(["a"]), limit=10).records
+    assert sorted(r.asset_materialization.metadata["i"].value for r in records) == [0, 1, 2]
+    assert set(storage._engines) == {"", "index"}  # runless events' database and the index: an engine each
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    ensure_home(own)
+    assert (own / "dagster.yaml").read_text(encoding="utf-8") == "telemetry:\n  enabled: false\n"
+
+
 def test_the_flags_views_keep_their_data_version_until_their_definition_changes():
     """dbt_config recreates the views the flags read in every load; their data version is their definition (the
     checksums of the view and of every model and seed it reads), so recreating them unchanged leaves the flags of

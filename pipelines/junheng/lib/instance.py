@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DAGSTER_YAML = """\
-# Written by junheng (pipelines/junheng/lib/instance.py). One load at a time per instance: every load run carries the
+HEADER = "# Written by junheng (pipelines/junheng/lib/instance.py)."
+DAGSTER_YAML = HEADER + """ One load at a time per instance: every load run carries the
 # tag junheng/load, and the run queue admits one such run at a time (the warehouse's file lock covers other processes).
+# Rewritten by junheng when it differs (a moved folder, an upgrade) while this first line is unchanged; remove that
+# line to keep your own settings.
 telemetry:
   enabled: false
 run_queue:
@@ -19,6 +21,12 @@ run_queue:
 run_monitoring:
   enabled: true
   poll_interval_seconds: 30
+# Dagster's SQLite event log in its usual folder, with one SQLAlchemy engine per database file (lib/event_log.py)
+event_log_storage:
+  module: junheng.lib.event_log
+  class: JunhengSqliteEventLogStorage
+  config:
+    base_dir: {runs_dir}
 """
 
 
@@ -28,12 +36,22 @@ def dagster_home(warehouse: Path) -> Path:
 
 
 def ensure_home(home: Path) -> Path:
-    """Create the instance folder with its dagster.yaml (kept if the user wrote their own)."""
+    """Create the instance folder with its dagster.yaml; a dagster.yaml junheng wrote is brought up to date, one the
+    user wrote (without junheng's first line) is kept."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    # the folder Dagster's default SQLite storage uses for the event log: an instance keeps its history
+    text = DAGSTER_YAML.replace("{runs_dir}", _yaml_string(str(home.resolve() / "history" / "runs")))
+    current = config.read_text(encoding="utf-8") if config.exists() else None
+    if current is None or (current.startswith(HEADER) and current != text):
+        tmp = config.with_name(f".dagster.yaml.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, config)  # readers (the daemon, the UI) see the old file or the new one
     return home
+
+
+def _yaml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def instance_for(warehouse: Path):
