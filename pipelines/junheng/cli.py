@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="发布的 DuckDB 文件 / the published DuckDB file")
     p.add_argument("--year", type=_year, action="append", help="要入库的年度，可重复；默认全部 / year to load (repeatable)")
     p.add_argument("--full-refresh", action="store_true",
-                   help="重建所有年度的指标表与趋势表（升级后表结构变化时）/ rebuild the per-year marts and the trend of every year (after an "
-                        "upgrade changed their columns)")
+                   help="重建所有年度的指标表与趋势表（升级后表结构变化时）/ rebuild the per-year marts and the trend of "
+                        "every year (after an upgrade changed their columns)")
     p.add_argument("--no-wait", action="store_true",
                    help="另一个入库正在进行时不等待，直接退出（1）/ exit 1 instead of waiting when another load runs")
     plans = p.add_mutually_exclusive_group()
