@@ -3,6 +3,7 @@ UI shows what analysts read. By default `<warehouse folder>/dagster_home` (DAGST
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -41,17 +42,14 @@ def ensure_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     # the folder Dagster's default SQLite storage uses for the event log: an instance keeps its history
-    text = DAGSTER_YAML.replace("{runs_dir}", _yaml_string(str(home.resolve() / "history" / "runs")))
+    # (a JSON string is a YAML double-quoted scalar)
+    text = DAGSTER_YAML.replace("{runs_dir}", json.dumps(str(home.resolve() / "history" / "runs"), ensure_ascii=False))
     current = config.read_text(encoding="utf-8") if config.exists() else None
     if current is None or (current.startswith(HEADER) and current != text):
         tmp = config.with_name(f".dagster.yaml.{os.getpid()}")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, config)  # readers (the daemon, the UI) see the old file or the new one
     return home
-
-
-def _yaml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def instance_for(warehouse: Path):
