@@ -137,6 +137,30 @@ def test_build_site_rebuilds_from_stored_results(site, tmp_path):
     assert sorted(p.relative_to(copy) for p in _html_files(copy)) == sorted(p.relative_to(root) for p in _html_files(root))
 
 
+def test_suite_pages_are_rendered_again_only_when_their_suite_changes(tmp_path):
+    """Each load writes the suite pages; one rendered from the same suite (GX version, renderer) is kept as it is."""
+    from junheng.defs.quality.gx_run import build_suites
+
+    values_only = {k: r for k, r in RULES.items() if r.kind in ("negative", "section_mismatch")}
+    data_docs.write_suite_pages(tmp_path, build_suites(values_only).values())
+    pages = sorted((tmp_path / "expectations").glob("*.html"))
+    assert pages and all("<!-- junheng suite digest " in p.read_text(encoding="utf-8")[-200:] for p in pages)
+    first = {p.name: p.stat().st_ino for p in pages}
+
+    data_docs.write_suite_pages(tmp_path, build_suites(values_only).values())  # the next load, the same rules
+    assert {p.name: p.stat().st_ino for p in pages} == first  # not rewritten (a write replaces the inode)
+
+    data_docs.write_suite_pages(tmp_path, build_suites(RULES).values())  # rules of the other suites added
+    after = {p.name: p.stat().st_ino for p in sorted((tmp_path / "expectations").glob("*.html"))}
+    changed = {n for n in first if after[n] != first[n]}
+    assert changed and "junheng_values.html" not in changed  # the changed suites only (values had all its rules)
+
+    page = tmp_path / "expectations" / "junheng_values.html"  # a page without its digest (older, or cut short)
+    page.write_text(page.read_text(encoding="utf-8").rsplit("<!-- junheng suite digest ", 1)[0], encoding="utf-8")
+    data_docs.write_suite_pages(tmp_path, build_suites(RULES).values())
+    assert "<!-- junheng suite digest " in page.read_text(encoding="utf-8")
+
+
 # ---------------------------------------------------------------- headless Chromium, networking disabled
 
 
