@@ -551,7 +551,7 @@ def _write_static(docs_dir: Path) -> None:
 
 
 # The last line of a suite page: the digest of what it was rendered from. A load renders a suite's page only when
-# that differs (a changed rule, GX version or renderer), not in every load (~0.8 s a load under the profiler).
+# that differs (a changed rule, GX version or renderer), not in every load (0.38 s a load, 0.04 s to check).
 _DIGEST_MARK = "<!-- junheng suite digest "
 _RENDERER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
@@ -672,7 +672,8 @@ def record_run(
 
 
 def build_site(docs_dir: Path, rules=None) -> Path:
-    """Re-render the whole site from its stored results (every year, the suite pages, the index, the stylesheet)."""
+    """Re-render the site from its stored results (every year, the index, the stylesheet; the suite pages whose
+    suite, GX version or renderer changed)."""
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     _write_static(docs_dir)
