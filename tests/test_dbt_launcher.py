@@ -4,6 +4,7 @@ processes and real signals; the mechanism tests give the launcher a stand-in for
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,7 +62,7 @@ WAITING_LAUNCHER = textwrap.dedent("""
             return 130
         return 0
 
-    serve(sys.argv[1], run=run, preload=())
+    serve(sys.argv[1], run=run, preload=(), warm_up=None)
 """)
 
 
@@ -118,3 +119,29 @@ def test_without_a_launcher_the_client_is_plain_dbt(tmp_path):
     """No launcher answering (none started, or gone): the client execs the dbt it was given."""
     client = _client(str(tmp_path / "nobody.sock"), "plain", "dbt")
     assert client.communicate(timeout=10)[0] == "plain dbt\n" and client.returncode == 0
+
+
+WARM_UP = textwrap.dedent("""
+    import json, os, sys, threading
+    import psutil
+    from junheng.lib import dbt_launcher, dbt_state
+
+    before = dict(os.environ)
+    state = dbt_state.PARTIAL_PARSE.stat().st_mtime_ns
+    ok = dbt_launcher._warm_up()
+    print(json.dumps({"ok": ok, "env_kept": dict(os.environ) == before, "threads": threading.active_count(),
+                      "open_files": [f.path for f in psutil.Process().open_files()],
+                      "state_kept": dbt_state.PARTIAL_PARSE.stat().st_mtime_ns == state}))
+""")
+
+
+def test_the_launchers_warm_up_parses_and_leaves_nothing_a_fork_could_inherit():
+    """The launcher parses the project once before it forks (so each dbt starts ~1.3 s sooner): the parse succeeds
+    from the kept state, and leaves no thread, no open file and no changed environment behind, nor a changed state."""
+    from junheng.defs.dbt.assets import ensure_manifest
+
+    ensure_manifest()  # the kept partial-parse state the warm-up starts from
+    out = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "ok": True, "env_kept": True, "threads": 1, "open_files": [], "state_kept": True}
