@@ -22,7 +22,7 @@ def build_template(folder: Path) -> Path:
     path = folder / "template.duckdb"
     with duckdb.connect(str(path)) as con:
         ensure_raw_schema(con)
-    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(path)}
     subprocess.run([DBT_EXECUTABLE, "build", "--quiet", "--select", "resource_type:seed tag:flags_input",
                     "--exclude-resource-type", "unit_test", "--project-dir", str(DBT_PROJECT_DIR),
                     "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(folder / "dbt-target"),

@@ -27,7 +27,7 @@ def dbt(tmp_path_factory):
     con = duckdb.connect(str(warehouse))
     ensure_raw_schema(con)  # raw tables and marts.submission_flags, the project's sources
     con.close()
-    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "JUNHENG_DBT_DATABASE": str(warehouse)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         cmd = [_dbt_executable(), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
@@ -44,6 +44,23 @@ def _ok(result: subprocess.CompletedProcess) -> None:
 
 def test_parse(dbt):
     _ok(dbt("parse"))
+
+
+def test_dbt_sends_no_usage_statistics(tmp_path):
+    """dbt_project.yml turns dbt's usage tracking off for every invocation, whatever the caller's environment: with it
+    on, dbt writes an anonymous id to .user.yml in the profiles directory and posts events to dbt Labs."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text((PROJECT / "profiles.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("DBT_SEND_ANONYMOUS_USAGE_STATS", "DO_NOT_TRACK")}
+    env["JUNHENG_DBT_DATABASE"] = str(tmp_path / "warehouse.duckdb")
+    result = subprocess.run(
+        [_dbt_executable(), "parse", "--debug", "--project-dir", str(PROJECT), "--profiles-dir", str(profiles),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600)
+    _ok(result)
+    assert not (profiles / ".user.yml").exists()
+    assert "Sending event" not in result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -84,8 +84,8 @@ def _warm_up() -> bool:
     build of the trend models on a county, 4.5 -> 3.2 s (five A/B forks each, 2026-12-02-issue14-s23.md). Each dbt
     still parses itself, with its own environment and arguments, so what it builds cannot differ. Without a kept
     state (before the first parse of a checkout) it would be a full parse: skipped, nothing is lost but the time.
-    The environment is set only for the parse: the profile as a load renders it (lib/dbt_state.workdir_env), no
-    usage tracking (it would start a thread before a fork) and no log file.
+    The environment is set only for the parse: the profile as a load renders it (lib/dbt_state.workdir_env); no
+    log file. Usage tracking, which would start a thread before a fork, is off in dbt_project.yml.
     """
     from dbt.cli.main import dbtRunner
 
@@ -96,8 +96,7 @@ def _warm_up() -> bool:
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="junheng-dbt-warm-up-") as target:
         shutil.copyfile(PARTIAL_PARSE, Path(target) / PARTIAL_PARSE.name)
-        os.environ.update({**workdir_env(), "JUNHENG_DBT_DATABASE": str(Path(target) / "not-opened.duckdb"),
-                           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+        os.environ.update({**workdir_env(), "JUNHENG_DBT_DATABASE": str(Path(target) / "not-opened.duckdb")})
         try:
             project = str(DBT_PROJECT_DIR)
             return dbtRunner().invoke(["parse", "--project-dir", project, "--profiles-dir", project, "--target-path", target,
