@@ -476,7 +476,7 @@ def write_results(res: dict, label: str) -> Path:
     if s.get("county"):
         c = s["county"]
         lines += ["", f"One county ({c.get('county')}, {c.get('rows')} schools, 2024) into a new warehouse: "
-                      f"{c['wall_s']} s from command to published warehouse (target < 30 s)."]
+                      f"{c['wall_s']} s from command to published warehouse (target ≤ 10 s)."]
     md = stem.with_suffix(".md")
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return md
