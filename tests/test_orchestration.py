@@ -170,8 +170,9 @@ def test_the_one_private_dagster_dbt_override_is_pinned():
 
 
 def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
-    """lib/event_log.py replaces SqliteEventLogStorage._connect (one engine per database file instead of one per
-    statement). If an upgrade of Dagster changes it or the set-up that calls it, this fails: re-check the override.
+    """lib/event_log.py replaces SqliteEventLogStorage._connect (one engine and one kept connection per database file
+    instead of an engine and a connection per statement) and extends wipe and dispose. If an upgrade of Dagster
+    changes them or the set-up that calls them, this fails: re-check the override.
     An instance made by junheng records into it, in Dagster's usual folder, and reads back what it wrote; a
     dagster.yaml junheng wrote earlier is brought up to date, one the user wrote is kept."""
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -179,7 +180,8 @@ def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
     from junheng.lib.event_log import JunhengSqliteEventLogStorage
     from junheng.lib.instance import HEADER, ensure_home, instance_for
 
-    pinned = {"__init__": "264c15baa761a7bb", "_connect": "b8435f2665689760"}
+    pinned = {"__init__": "264c15baa761a7bb", "_connect": "b8435f2665689760", "wipe": "de02c63676e7d477",
+              "dispose": "df16dafbfa8427c1"}
     seen = {name: hashlib.sha256(inspect.getsource(getattr(SqliteEventLogStorage, name)).encode()).hexdigest()[:16]
             for name in pinned}
     assert seen == pinned, seen
@@ -196,6 +198,7 @@ def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
     records = instance.fetch_materializations(dg.AssetKey(["a"]), limit=10).records
     assert sorted(r.asset_materialization.metadata["i"].value for r in records) == [0, 1, 2]
     assert set(storage._engines) == {"", "index"}  # runless events' database and the index: an engine each
+    assert all(e.pool.checkedin() == 1 for e in storage._engines.values())  # each keeps its one connection
     own = tmp_path / "own"
     own.mkdir()
     (own / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
