@@ -1,6 +1,6 @@
 """The instance's event log keeps one connection per database file (lib/event_log.py): other processes still read
 and write the same instance while it is held, a forked child does not use the parent's connection, a process keeps
-at most MAX_OPEN files open, and wipe closes what it deletes. Real processes and real SQLite files."""
+at most MAX_OPEN files open, wipe closes what it deletes, and a table found is not looked up again. Real processes and real SQLite files."""
 
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def test_at_most_max_open_files_and_wipe_closes_them(tmp_path):
     assert list(storage._engines)[-1] == runs[-MAX_OPEN]
     open_files = {p.name for p in (tmp_path / "dagster_home" / "history" / "runs").glob("run*.db")}
     assert open_files == {f"{r}.db" for r in runs}
+    assert storage.has_table("asset_keys") and not storage.has_table("no_such_table")
+    assert storage._tables_found == {"asset_keys"}  # found once, not asked for again; a missing one is asked again
     storage.wipe()
     assert not list((tmp_path / "dagster_home" / "history" / "runs").glob("run*.db*"))
     assert list(storage._engines) == ["index"]  # wipe's own clearing of the index, on a fresh connection

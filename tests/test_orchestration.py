@@ -171,7 +171,7 @@ def test_the_one_private_dagster_dbt_override_is_pinned():
 
 def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
     """lib/event_log.py replaces SqliteEventLogStorage._connect (one engine and one kept connection per database file
-    instead of an engine and a connection per statement) and extends wipe and dispose. If an upgrade of Dagster
+    instead of an engine and a connection per statement) and extends wipe, dispose and has_table. If an upgrade of Dagster
     changes them or the set-up that calls them, this fails: re-check the override.
     An instance made by junheng records into it, in Dagster's usual folder, and reads back what it wrote; a
     dagster.yaml junheng wrote earlier is brought up to date, one the user wrote is kept."""
@@ -181,7 +181,7 @@ def test_the_event_log_override_is_pinned_and_the_instance_uses_it(tmp_path):
     from junheng.lib.instance import HEADER, ensure_home, instance_for
 
     pinned = {"__init__": "264c15baa761a7bb", "_connect": "b8435f2665689760", "wipe": "de02c63676e7d477",
-              "dispose": "df16dafbfa8427c1"}
+              "dispose": "df16dafbfa8427c1", "has_table": "577d801c70b2a4a5"}
     seen = {name: hashlib.sha256(inspect.getsource(getattr(SqliteEventLogStorage, name)).encode()).hexdigest()[:16]
             for name in pinned}
     assert seen == pinned, seen

@@ -14,6 +14,7 @@ What a kept connection changes, and why it is safe:
 - Every use is inside the storage's `_db_lock`, as in Dagster, so one connection serves all threads in turn.
 - A process holds at most MAX_OPEN files open (the index, the run's own file, runless events'): the UI reads the
   events of many runs, each its own file; the least recently used is closed.
+- `has_table` remembers the tables it found (a table, once created, is never dropped by Dagster).
 - A forked child drops the parent's connections without closing them (SQLAlchemy's rule for pools across fork);
   `wipe` (which deletes the run files) and `dispose` close them first.
 Commits use `synchronous=NORMAL`, which in WAL mode (Dagster's) cannot corrupt the database: a power cut may lose
@@ -55,7 +56,8 @@ os.register_at_fork(after_in_child=_drop_connections_after_fork)
 class JunhengSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None) -> None:
         self._engines: OrderedDict = OrderedDict()  # shard -> engine, most recently used last; before the parent's
-        super().__init__(base_dir, inst_data)     # set-up, which connects to the index
+        self._tables_found: set[str] = set()        # set-up, which connects to the index
+        super().__init__(base_dir, inst_data)
         _storages.add(self)
 
     @classmethod
@@ -91,6 +93,16 @@ class JunhengSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks before every asset check event and every event's tags, with an engine and connection of its
+        # own each time; a table once there stays (migrations add tables), so a table found is not asked for again
+        if table_name in self._tables_found:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables_found.add(table_name)
+        return found
 
     def wipe(self) -> None:
         with self._db_lock:
