@@ -145,3 +145,31 @@ def test_the_launchers_warm_up_parses_and_leaves_nothing_a_fork_could_inherit():
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "ok": True, "env_kept": True, "threads": 1, "open_files": [], "state_kept": True}
+
+
+LAUNCHED_PARSE = textwrap.dedent("""
+    import os, subprocess, sys
+    from junheng.lib import dbt_state
+    from junheng.lib.dbt_launcher import DbtLauncher
+
+    project, target = sys.argv[1], sys.argv[2]
+    launcher = DbtLauncher()
+    try:
+        env = {**os.environ, **launcher.env(), "JUNHENG_DBT_DATABASE": os.path.join(target, "w.duckdb")}
+        done = subprocess.run([dbt_state.DBT_EXECUTABLE, "parse", "--project-dir", project, "--profiles-dir", project,
+                               "--target-path", target, "--log-path", target], env=env, capture_output=True)
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert launcher.reap() == 1  # the launcher ran it
+    finally:
+        launcher.stop()
+""")
+
+
+def test_a_load_with_the_launcher_prints_no_leaked_semaphore_warning(tmp_path):
+    """dbt's locks come from a 'spawn' context: named semaphores that a dbt ending with os._exit never unregisters,
+    so the resource tracker warned of them on the load's console when the launcher ended. The launcher gives dbt a
+    'fork' context. The script's stderr is read to its end, which is also the tracker's end."""
+    out = subprocess.run([sys.executable, "-c", LAUNCHED_PARSE, str(dbt_state.DBT_PROJECT_DIR), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "leaked semaphore" not in out.stderr, out.stderr[-3000:]

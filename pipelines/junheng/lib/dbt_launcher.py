@@ -41,6 +41,21 @@ PRELOAD = ("dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.duckdb.impl", "d
 PR_SET_PDEATHSIG = 1
 
 
+def _fork_context_for_dbt() -> None:
+    """dbt makes its locks (the manifest's, each adapter's connections') from a 'spawn' multiprocessing context.
+    Such a lock is a named semaphore that Python registers with a resource-tracker process, and a dbt that ends
+    with os._exit, as every child here does, never unregisters it: when the launcher ended, the tracker printed
+    "There appear to be 8 leaked semaphore objects" on the load's console. In a process that only forks, a 'fork'
+    context gives the same locks unnamed, with nothing to track. dbt runs one thread here (profiles.yml) and never
+    starts a process from this context. Before dbt's modules are imported: the manifest's lock factory is bound at
+    import."""
+    import multiprocessing
+
+    import dbt.mp_context
+
+    dbt.mp_context._MP_CONTEXT = multiprocessing.get_context("fork")
+
+
 def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -113,6 +128,7 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(8)
+    _fork_context_for_dbt()
     for module in preload:
         __import__(module)
     if warm_up is not None:
