@@ -173,3 +173,32 @@ def test_a_load_with_the_launcher_prints_no_leaked_semaphore_warning(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "leaked semaphore" not in out.stderr, out.stderr[-3000:]
+
+
+def test_a_launcher_started_early_is_handed_to_one_run_and_otherwise_stopped():
+    """`junheng run` starts the launcher before its imports (start_early); the run's dbt resource takes it, once; a
+    launcher that died meanwhile is not handed out; one that no run took is stopped at exit (_stop_early)."""
+    from junheng.lib import dbt_launcher
+
+    dbt_launcher.start_early()
+    first = dbt_launcher._early
+    dbt_launcher.start_early()  # a second call starts no second launcher
+    assert dbt_launcher._early is first
+    taken = dbt_launcher.take_early()
+    try:
+        assert taken is first and taken.process.poll() is None
+        assert dbt_launcher.take_early() is None
+    finally:
+        taken.stop()
+
+    dbt_launcher.start_early()
+    dead = dbt_launcher._early
+    dead.process.kill()
+    dead.process.wait()
+    assert dbt_launcher.take_early() is None and dbt_launcher._early is None
+    assert not Path(dead.socket).exists()  # the dead one's socket is removed
+
+    dbt_launcher.start_early()
+    unused = dbt_launcher._early
+    dbt_launcher._stop_early()
+    assert unused.process.poll() is not None and dbt_launcher._early is None

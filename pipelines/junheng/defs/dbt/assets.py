@@ -33,7 +33,7 @@ from junheng.defs.ingestion.assets import CENSUS_KEY, RETURNS_KEY
 from junheng.defs.partitions import years_partitions
 from junheng.defs.quality.gx_run import prefetch_gx
 from junheng.defs.resources import WarehouseResource, steps_of_run
-from junheng.lib.dbt_launcher import DbtLauncher
+from junheng.lib.dbt_launcher import DbtLauncher, take_early
 from junheng.lib.dbt_state import (DBT_EXECUTABLE, DBT_PROJECT_DIR, SETPRIV, dbt_workdir, keep_partial_parse, workdir_env,
                                    workdir_of)
 
@@ -116,13 +116,14 @@ class JunhengDbtCliResource(DbtCliResource):
 
     # The run's dbt launcher (lib/dbt_launcher.py): dbt imported once per run instead of once per invocation
     # (~3.6 s each). Started at set-up, so its imports overlap the run's first steps; only for runs with a dbt step.
+    # `junheng run` starts it before its own imports (dbt_launcher.start_early), and the set-up takes that one.
     _launcher: DbtLauncher | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)
         if SETPRIV and context.run is not None and any(
                 step.key in DBT_STEPS for step in steps_of_run(context.instance, context.run)):
-            self._launcher = DbtLauncher()
+            self._launcher = take_early() or DbtLauncher()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._launcher is not None:
