@@ -16,7 +16,7 @@ What a kept connection changes, and why it is safe:
   events of many runs, each its own file; the least recently used is closed.
 - `has_table` remembers the tables it found (a table, once created, is never dropped by Dagster).
 - A forked child drops the parent's connections without closing them (SQLAlchemy's rule for pools across fork);
-  `wipe` (which deletes the run files) and `dispose` close them first.
+  `wipe` (which deletes the run files) and `dispose` close them first, and so does the process's exit.
 Commits use `synchronous=NORMAL`, which in WAL mode (Dagster's) cannot corrupt the database: a power cut may lose
 the last commits, a killed process does not (they are in the WAL). The warehouse is published with its own fsync
 (lib/warehouse.py), so it never depends on this.
@@ -27,6 +27,7 @@ that changes them fails there.
 
 from __future__ import annotations
 
+import atexit
 import os
 import weakref
 from collections import OrderedDict
@@ -50,7 +51,19 @@ def _drop_connections_after_fork() -> None:
             engine.dispose(close=False)  # the parent's connections stay the parent's
 
 
+def _close_connections_at_exit() -> None:
+    # `junheng run` ends with os._exit after the exit handlers (cli.exit_after_load): no SQLite file stays open, and
+    # closing each file's last connection writes its WAL into it
+    for storage in list(_storages):
+        if storage._db_lock.acquire(timeout=5):  # a thread still writing keeps its connection
+            try:
+                storage._close_all()
+            finally:
+                storage._db_lock.release()
+
+
 os.register_at_fork(after_in_child=_drop_connections_after_fork)
+atexit.register(_close_connections_at_exit)
 
 
 class JunhengSqliteEventLogStorage(SqliteEventLogStorage):
