@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.pool import QueuePool
 
 MAX_OPEN = 4  # database files a process keeps a connection to
-_storages: weakref.WeakSet = weakref.WeakSet()  # this process's storages, for the fork hook
+_storages: weakref.WeakSet = weakref.WeakSet()  # this process's storages, for the fork and exit hooks
 
 
 def _normal_sync(dbapi_connection, _record) -> None:
