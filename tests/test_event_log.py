@@ -1,6 +1,7 @@
 """The instance's event log keeps one connection per database file (lib/event_log.py): other processes still read
 and write the same instance while it is held, a forked child does not use the parent's connection, a process keeps
-at most MAX_OPEN files open, wipe closes what it deletes, and a table found is not looked up again. Real processes and real SQLite files."""
+at most MAX_OPEN files open, wipe closes what it deletes, and a table found is not looked up again. Real processes
+and real SQLite files."""
 
 from __future__ import annotations
 

@@ -55,11 +55,7 @@ def _close_connections_at_exit() -> None:
     # `junheng run` ends with os._exit after the exit handlers (cli.exit_after_load): no SQLite file stays open, and
     # closing each file's last connection writes its WAL into it
     for storage in list(_storages):
-        if storage._db_lock.acquire(timeout=5):  # a thread still writing keeps its connection
-            try:
-                storage._close_all()
-            finally:
-                storage._db_lock.release()
+        storage._close_all(timeout=5)  # a thread still writing after 5 s keeps its connection
 
 
 os.register_at_fork(after_in_child=_drop_connections_after_fork)
@@ -92,9 +88,16 @@ class JunhengSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.move_to_end(shard)
         return engine
 
-    def _close_all(self) -> None:
-        while self._engines:
-            self._engines.popitem()[1].dispose()
+    def _close_all(self, timeout: float = -1) -> None:
+        """Close every kept connection, under the storage's lock (waiting at most `timeout` s for it; -1: as long as
+        it takes)."""
+        if not self._db_lock.acquire(timeout=timeout):
+            return
+        try:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+        finally:
+            self._db_lock.release()
 
     @contextmanager
     def _connect(self, shard: str):
@@ -118,11 +121,9 @@ class JunhengSqliteEventLogStorage(SqliteEventLogStorage):
         return found
 
     def wipe(self) -> None:
-        with self._db_lock:
-            self._close_all()  # before the run files are deleted under them
+        self._close_all()  # before the run files are deleted under them
         super().wipe()
 
     def dispose(self) -> None:
         super().dispose()
-        with self._db_lock:
-            self._close_all()
+        self._close_all()
