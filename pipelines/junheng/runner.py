@@ -17,7 +17,6 @@ from pathlib import Path
 from junheng.lib.ingest import available_years
 from junheng.lib.ingest.submission import stray_entries
 from junheng.lib.dbt_launcher import start_early
-from junheng.lib.dbt_state import SETPRIV
 from junheng.lib.instance import instance_for
 from junheng.lib.warehouse import loaded_years
 
@@ -124,8 +123,7 @@ def run(data_dir: Path, warehouse: Path, years: list[int] | None = None, wait: b
         return report
     # The code location reads its folders from the environment (definitions.py); this process loads one warehouse.
     os.environ["JUNHENG_DATA_DIR"], os.environ["JUNHENG_WAREHOUSE"] = str(data_dir), str(warehouse)
-    if SETPRIV:  # the load's dbt launcher imports dbt beside the imports below (lib/dbt_launcher.start_early)
-        start_early()
+    start_early()  # the load's dbt launcher imports dbt beside the imports below (lib/dbt_launcher.py)
     from junheng.defs.orchestration import YearOutsidePartitions, load_request, stale_years
     from junheng.defs.partitions import year_keys
     from junheng.definitions import defs

@@ -258,9 +258,12 @@ def start_early() -> None:
     """Start the launcher of this process's next run now. `junheng run` calls it before it imports Dagster and the
     definitions and creates the run (~8 s on a county), so the launcher's own imports and warm-up (~4.5 s) run beside
     them on the second core instead of delaying the run's first dbt step. The run's dbt resource takes it
-    (`take_early`); one that no run took is stopped at exit, and dies with this process in any case."""
+    (`take_early`); one that no run took is stopped at exit, and dies with this process in any case. Without
+    setpriv there is no launcher (the dbt resource's rule, lib/dbt_state.py)."""
+    from junheng.lib.dbt_state import SETPRIV
+
     global _early
-    if _early is None:
+    if SETPRIV and _early is None:
         _early = DbtLauncher()
         atexit.register(_stop_early)
 
