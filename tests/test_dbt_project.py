@@ -84,7 +84,8 @@ def test_unit_tests(built):
                  "scorecard_province_overrides_and_two_part_items", "scorecard_school_rule_qs_per_level",
                  "quality_composite_shown_where_the_province_asks", "ranking_verdict_first_then_items_then_mean_cv_ratio",
                  "school_item_failures_list_the_schools_behind_qs_and_g03_g05",
-                 "flagged_school_impact_names_what_each_flag_changes", "county_name_as_of_each_year"):
+                 "flagged_school_impact_names_what_each_flag_changes", "county_name_as_of_each_year",
+                 "days_open_counts_whole_days_not_midnights"):
         assert name in result.stdout
 
 

@@ -16,8 +16,9 @@ select
     cast(count(v.status) filter (where v.status = 'corrected') as integer) as corrected_flags,
     cast(count(distinct v.school_code) filter (where v.status = 'open') as integer) as schools_open,
     cast(min(v.raised_at) filter (where v.status = 'open') as timestamp) as oldest_open_since,
-    cast(date_diff('day', min(v.raised_at) filter (where v.status = 'open'), timezone('UTC', now())) as integer)
-        as days_open,
+    -- whole days elapsed, not calendar midnights crossed: a question raised at 23:59 has waited 0 days at 00:01
+    cast(date_diff('second', min(v.raised_at) filter (where v.status = 'open'), timezone('UTC', now())) // 86400
+        as integer) as days_open,
     cast(count(v.status) filter (where v.status = 'open') = 0 as boolean) as settled
 from counties c
 left join v on v.year = c.year and v.county_code = c.county_code
