@@ -9,9 +9,9 @@ Contract with the caller (`quality/assets.py` through `flags.compute_flags_with_
 - `gx_run.run_suites(frames, rules, docs_dir=site, run_name=str(year), rows_for=...)` validates the year and
   records it here (`record_run`): the year's results replace the ones it had (files under `results/<year>/`), its
   pages are rendered, and the site index is rebuilt from every year's stored results. The site is complete and
-  consistent after every call; nothing needs to run after the last year. `rows_for(check, row_ids)` gives the
-  failing rows as `failing_rows` lists them (flags.py reads them from the year's relations and names the schools
-  with `name_lookup` of the year's census).
+  consistent after every call; nothing needs to run after the last year. `rows_for([(check, row_ids), ...])`,
+  once per table for its failing checks, gives each check's failing rows as `failing_rows` lists them (flags.py
+  reads them from the year's relations and names the schools with `name_lookup` of the year's census).
   `GXOutcome.docs_index` is the site index (`<site>/index.html`), `GXOutcome.docs_page` the year's page
   (`<site>/<year>/index.html`).
 - `build_site(docs_dir) -> Path` re-renders every page from the stored results (after a change of template,

@@ -175,7 +175,7 @@ def run_suites(
     rules: dict[str, Rule],
     docs_dir: Path | None = None,
     run_name: str = "junheng",
-    rows_for: Callable[[Check, list], list[dict]] | None = None,
+    rows_for: Callable[[list[tuple[Check, list]]], list[list[dict]]] | None = None,
 ) -> GXOutcome:
     """Validate each frame with its suite; GX returns the failing rows of every expectation.
 
@@ -184,8 +184,10 @@ def run_suites(
     unexpected row ids (`RESULT_FORMAT`); their count must equal GX's `unexpected_count` or the run fails.
 
     `docs_dir`: the ONE Data Docs site of every year (see data_docs.py): this run (`run_name`, a year) replaces its
-    earlier results there, its pages are rendered and the site index rebuilt. `rows_for(check, row_ids)` gives the
-    failing rows as the docs list them (school, county, field, values: `data_docs.failing_rows`).
+    earlier results there, its pages are rendered and the site index rebuilt. `rows_for([(check, row_ids), ...])`,
+    called once per table with its failing checks, gives each check's failing rows as the docs list them (school,
+    county, field, values: `data_docs.failing_rows`): once per table, so the caller reads the rows of all its
+    checks in one pass.
     """
     import time
 
@@ -233,7 +235,7 @@ def run_suites(
             "successful": res.statistics.get("successful_expectations"),
             "success": bool(res.success),
         }
-        doc_results_of_table = []
+        checked = []  # (result index, check, failing row ids, GX's unexpected count, element count)
         for i, er in enumerate(res.results):
             cfg = er.expectation_config
             ch = by_key.get((cfg.meta or {}).get("check"))
@@ -252,13 +254,16 @@ def run_suites(
             unexpected[ch.key] = count
             # the row ids are taken: the stored result (Data Docs) gets the first failing rows by name instead
             er.result.pop("unexpected_index_list", None)
-            if docs:
-                rows = rows_for(ch, index) if (rows_for and index) else []
-                doc_results_of_table.append((i, ch, rows))
-                records.append(data_docs.CheckRecord(
-                    ch, rules.get(ch.rule_id), suites[table].name, count,
-                    int(er.result.get("element_count") or len(df)), rows))
+            checked.append((i, ch, index, count, int(er.result.get("element_count") or len(df))))
         if docs:
+            failing = [(ch, index) for _, ch, index, _, _ in checked if index]
+            rows_of = iter(rows_for(failing)) if (rows_for and failing) else None
+            doc_results_of_table = []
+            for i, ch, index, count, elements in checked:
+                rows = next(rows_of) if (rows_of is not None and index) else []
+                doc_results_of_table.append((i, ch, rows))
+                records.append(data_docs.CheckRecord(ch, rules.get(ch.rule_id), suites[table].name, count,
+                                                     elements, rows))
             doc = res.to_json_dict()
             for i, ch, rows in doc_results_of_table:
                 data_docs.annotate_result(doc["results"][i], ch, rules.get(ch.rule_id), rows)

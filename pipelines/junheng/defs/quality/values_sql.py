@@ -48,6 +48,7 @@ HB_QUARTILES = (0.25, 0.75)  # E_Q1 and E_Q3 of the HB method (E_M: the median);
 HB_MIN_GROUP_FLOOR = 4  # a quartile needs at least four scores
 HB_D_FLOOR = 1e-12  # keeps d > 0 when every score of a group is 0
 CUR, PREV, PREV2 = "quality_cur", "quality_prev", "quality_prev2"  # the census of Y (numbered), Y-1, Y-2
+CUR_PARTS = "quality_cur_parts"  # int_school_parts of Y, computed once for every level's relation
 
 
 def lit(v) -> str:
@@ -89,14 +90,17 @@ class Relation:
 
 
 def census_sql(year: int, rules: dict[str, Rule]) -> list[tuple[str, str]]:
-    """(temporary table, SELECT) of the census in force of Y (each school numbered: sid), and of Y-1 and Y-2 the
-    columns the year-over-year rules and the events read."""
+    """(temporary table, SELECT) of the census in force of Y (each school numbered: sid), of Y-1 and Y-2 the
+    columns the year-over-year rules and the events read, and the school parts of Y (the view evaluated once, not
+    once per level: ~0.3 s a national year)."""
     variables = list(yoy_variables(rules))
     prev = sorted({"school_code", "school_name", "county_code", "county_name", "school_type", *variables,
                    *(c.split(".", 1)[1] for v in variables for c in _companion_columns(v))})
     return [(CUR, f"SELECT row_number() OVER () AS sid, * FROM {CENSUS} WHERE year = {int(year)}"),
             (PREV, f"SELECT {', '.join(prev)} FROM {CENSUS} WHERE year = {int(year) - 1}"),
-            (PREV2, f"SELECT {', '.join(['school_code', *variables])} FROM {CENSUS} WHERE year = {int(year) - 2}")]
+            (PREV2, f"SELECT {', '.join(['school_code', *variables])} FROM {CENSUS} WHERE year = {int(year) - 2}"),
+            (CUR_PARTS, f"SELECT school_code, county_code, school_type, level, split_share FROM {PARTS} "
+                        f"WHERE year = {int(year)} AND level IN {_in(LEVELS)}")]
 
 
 def _companion_columns(var: str) -> list[str]:
@@ -117,8 +121,8 @@ def _long_rows(table: str, names, extra: dict[str, tuple] | None = None) -> str:
 
 
 def parts_sql(year: int, level: str, rules: dict[str, Rule], checks: list[Check]) -> str:
-    """One row per school part of `level` (int_school_parts: its split share), with the section's values as
-    submitted (the census in force) and the per-student values of the range rules."""
+    """One row per school part of `level` (int_school_parts of Y, in CUR_PARTS: its split share), with the
+    section's values as submitted (the census in force) and the per-student values of the range rules."""
     table = f"parts_{level}"
     students = f"s.{level}_students"
     classes = f"s.{level}_classes"
@@ -139,9 +143,9 @@ def parts_sql(year: int, level: str, rules: dict[str, Rule], checks: list[Check]
     return f"""
         SELECT s.sid AS row_id, p.school_code, p.county_code, p.school_type, p.level, {students} AS students,
                {', '.join(cols + metrics)}
-        FROM {PARTS} p
+        FROM {CUR_PARTS} p
         JOIN {CUR} s ON s.school_code = p.school_code
-        WHERE p.year = {int(year)} AND p.level = {lit(level)}"""
+        WHERE p.level = {lit(level)}"""
 
 
 # ---------------------------------------------------------------------------------------------------- values
