@@ -449,7 +449,7 @@ def test_quality_values_split_with_the_seed_and_its_provincial_overrides(tmp_pat
         with duckdb.connect(str(path)) as conn:
             for name, sql in V.census_sql(2022, RULES):  # the census in force the relations read
                 conn.execute(f"CREATE TEMP TABLE {name} AS {sql}")
-            df = conn.execute(V.parts_sql(2022, level, RULES, checks)).df().sort_values("school_code")
+            df = conn.execute(V.parts_sql(level, RULES, checks)).df().sort_values("school_code")
         return (df["books_per_student"] * df["students"]).tolist()
 
     assert books("primary") == pytest.approx([9711.6, 9711.6], abs=0.05)

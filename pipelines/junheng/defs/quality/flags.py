@@ -155,9 +155,8 @@ def _gx_frame(conn, table: str, checks: list[Check]) -> pd.DataFrame:
 
 
 def _failing_rows(conn, table: str, index: list, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every column of the failing rows of one relation, indexed by row_id. Each row is read once per table and
-    year: the Data Docs ask check by check, so only the rows not read yet are fetched (re-reading the union each
-    time cost ~0.4 s a national year)."""
+    """Every column of the failing rows of one relation, indexed by row_id, cached per table and year: only rows
+    not read yet are fetched (the Data Docs read a table's rows first, the flags then find them all cached)."""
     have = cache.get(table)
     missing = sorted(set(int(i) for i in index) - (set(have.index) if have is not None else set()))
     if have is None or missing:

@@ -120,7 +120,7 @@ def _long_rows(table: str, names, extra: dict[str, tuple] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------- parts
 
 
-def parts_sql(year: int, level: str, rules: dict[str, Rule], checks: list[Check]) -> str:
+def parts_sql(level: str, rules: dict[str, Rule], checks: list[Check]) -> str:
     """One row per school part of `level` (int_school_parts of Y, in CUR_PARTS: its split share), with the
     section's values as submitted (the census in force) and the per-student values of the range rules."""
     table = f"parts_{level}"
@@ -392,7 +392,7 @@ def relations(year: int, rules: dict[str, Rule], checks: list[Check]) -> list[Re
     subcounts, rooms = _pairs(rules, "subcount", "pairs"), _pairs(rules, "room_area", "rooms")
     if max(len(MEASURES), len(variables), len(subcounts), len(rooms)) > KEY:
         raise ValueError(f"more than {KEY} measures, variables or pairs: raise values_sql.KEY")
-    out = [Relation(f"parts_{lvl}", parts_sql(year, lvl, rules, checks)) for lvl in LEVELS]
+    out = [Relation(f"parts_{lvl}", parts_sql(lvl, rules, checks)) for lvl in LEVELS]
     out += [
         Relation("values", values_sql(), _long_rows("values", MEASURES)),
         Relation("subcounts", subcounts_sql(rules), _long_rows(
