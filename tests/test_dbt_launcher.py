@@ -85,6 +85,29 @@ def _forked(launcher: subprocess.Popen) -> list[psutil.Process]:
     return [p for p in psutil.Process(launcher.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
 
 
+QUICK_LAUNCHER = textwrap.dedent("""
+    import sys
+    from junheng.lib.dbt_launcher import serve
+
+    serve(sys.argv[1], run=lambda request: 3, preload=(), warm_up=None, poll=3600)  # a dbt that ends at once, 3
+""")
+
+
+def test_a_dbt_that_ended_is_reported_to_its_client_at_once(tmp_path):
+    """The launcher wakes when a child ends (its pidfd), not only on its poll: with an hour between polls, each
+    client still hears its dbt's exit status at once (before, every dbt's end waited ~0.25 s for the poll)."""
+    sock = str(tmp_path / "q.sock")
+    proc = subprocess.Popen([sys.executable, "-c", QUICK_LAUNCHER, sock])
+    try:
+        assert _wait(lambda: Path(sock).exists())
+        for _ in range(3):
+            client = _client(sock, "build")
+            assert client.wait(timeout=20) == 3
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_killed_client_takes_its_dbt_with_it(waiting_launcher):
     launcher, sock = waiting_launcher
     client = _client(sock, "build")

@@ -122,9 +122,10 @@ def _warm_up() -> bool:
             os.environ.update(saved)
 
 
-def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> None:
+def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up, poll: float = 0.5) -> None:
     """The launcher's loop. It binds first (a client that comes early waits in the backlog), then imports and warms
-    up (a warm-up that fails costs only its time: each dbt parses for itself)."""
+    up (a warm-up that fails costs only its time: each dbt parses for itself). It wakes on a request, on a client's
+    end and on a child's end (its pidfd); `poll` seconds at most pass between two looks for ended children."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the load's to handle; its tear-down stops us
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
@@ -136,9 +137,14 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> 
         with contextlib.suppress(Exception):
             warm_up()
     children: dict[int, socket.socket] = {}  # pid -> the connection of the client that asked for it
+    # pid -> a descriptor that becomes readable when the child ends (Linux's pidfd), so that its client hears of the
+    # end at once: the loop's 0.5 s poll alone delayed each dbt's end by 0.25 s on average, three times a load
+    exits: dict[int, int] = {}
     forked = 0
 
     def ended(pid: int, status: int) -> None:
+        with contextlib.suppress(KeyError, OSError):
+            os.close(exits.pop(pid))
         conn = children.pop(pid, None)
         if conn is not None:
             with contextlib.suppress(OSError):
@@ -151,15 +157,21 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> 
                 pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
             except ChildProcessError:
                 children.clear()
+                for fd in exits.values():
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                exits.clear()
                 return
             if pid == 0:
                 return
             ended(pid, status)
 
     while True:
-        readable, _, _ = select.select([listener, *children.values()], [], [], 0.5)
+        readable, _, _ = select.select([listener, *children.values(), *exits.values()], [], [], poll)
         reap(block=False)
         for conn in readable:
+            if isinstance(conn, int):  # a child's pidfd: reaped above
+                continue
             if conn is not listener:  # a client never writes after its request: this is its end (EOF)
                 pid = next((p for p, c in children.items() if c is conn), None)
                 if pid is not None:
@@ -188,6 +200,8 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> 
                     listener.close()
                     for other in (conn, *children.values()):
                         other.close()
+                    for fd in exits.values():
+                        os.close(fd)
                     _die_with_parent()
                     signal.signal(signal.SIGINT, signal.default_int_handler)  # the launcher ignores Ctrl-C; dbt not
                     for target, fd in enumerate(fds):
@@ -207,6 +221,8 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up) -> 
             for fd in fds:
                 os.close(fd)
             children[pid] = conn
+            with contextlib.suppress(AttributeError, OSError):  # no pidfd (kernel before 5.3): the poll finds the end
+                exits[pid] = os.pidfd_open(pid)
             with contextlib.suppress(OSError):
                 conn.sendall(b"pid %d\n" % pid)
 
