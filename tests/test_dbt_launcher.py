@@ -4,6 +4,7 @@ processes and real signals; the mechanism tests give the launcher a stand-in for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,14 +67,23 @@ WAITING_LAUNCHER = textwrap.dedent("""
 """)
 
 
+@contextlib.contextmanager
+def _stand_in_launcher(script: str, sock: str):
+    """A launcher process running `script` (serve() with a stand-in for dbt) on `sock`, killed afterwards."""
+    proc = subprocess.Popen([sys.executable, "-c", script, sock])
+    try:
+        assert _wait(lambda: Path(sock).exists())
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def waiting_launcher(tmp_path):
     sock = str(tmp_path / "l.sock")
-    proc = subprocess.Popen([sys.executable, "-c", WAITING_LAUNCHER, sock])
-    assert _wait(lambda: Path(sock).exists())
-    yield proc, sock
-    proc.kill()
-    proc.wait()
+    with _stand_in_launcher(WAITING_LAUNCHER, sock) as proc:
+        yield proc, sock
 
 
 def _client(sock: str, *args: str) -> subprocess.Popen:
@@ -97,15 +107,10 @@ def test_a_dbt_that_ended_is_reported_to_its_client_at_once(tmp_path):
     """The launcher wakes when a child ends (its pidfd), not only on its poll: with an hour between polls, each
     client still hears its dbt's exit status at once (before, every dbt's end waited ~0.25 s for the poll)."""
     sock = str(tmp_path / "q.sock")
-    proc = subprocess.Popen([sys.executable, "-c", QUICK_LAUNCHER, sock])
-    try:
-        assert _wait(lambda: Path(sock).exists())
+    with _stand_in_launcher(QUICK_LAUNCHER, sock):
         for _ in range(3):
             client = _client(sock, "build")
             assert client.wait(timeout=20) == 3
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_killed_client_takes_its_dbt_with_it(waiting_launcher):

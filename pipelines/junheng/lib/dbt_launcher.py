@@ -138,7 +138,7 @@ def serve(socket_path: str, run=_run_dbt, preload=PRELOAD, warm_up=_warm_up, pol
             warm_up()
     children: dict[int, socket.socket] = {}  # pid -> the connection of the client that asked for it
     # pid -> a descriptor that becomes readable when the child ends (Linux's pidfd), so that its client hears of the
-    # end at once: the loop's 0.5 s poll alone delayed each dbt's end by 0.25 s on average, three times a load
+    # end at once: the poll alone (0.5 s) delayed each dbt's end by 0.25 s on average, three times a load
     exits: dict[int, int] = {}
     forked = 0
 
